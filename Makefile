@@ -1,0 +1,49 @@
+# Each target works on a fresh machine by itself: it makes .venv and installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+APT_PKGS := graphviz chromium
+
+.PHONY: test demo bench lint lab system-deps clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# one stamp per extra set, redone when pyproject.toml changes
+$(VENV)/.stamp-%: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[$*]'
+	@touch $@
+
+# Debian packages: graphviz's `dot` for rendering graphs, chromium for the browser test
+system-deps:
+	@missing=""; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing Debian packages:$$missing -- run: sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+test: system-deps $(VENV)/.stamp-test
+	$(PY) -m pytest -q -n 2
+
+demo: system-deps $(VENV)/.stamp-nn
+	$(PY) demo.py
+
+bench: $(VENV)/.stamp-bench
+	$(PY) -m bench
+
+lint: $(VENV)/.stamp-lint
+	$(PY) -m ruff check autograd nn tests bench
+
+lab: $(VENV)/.stamp-lab
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

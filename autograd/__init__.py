@@ -1,0 +1,37 @@
+"""chainrule's engine: reverse-mode automatic differentiation on NumPy.
+
+    import autograd as ag
+    x = ag.Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    x.grad  # array([2., 4.])
+"""
+
+from .engine import BackwardStep, backward_steps, topological_order, unbroadcast
+from .function import (
+    Function,
+    ShapeError,
+    current_scope,
+    enable_grad,
+    get_default_dtype,
+    is_grad_enabled,
+    name_scope,
+    no_grad,
+    set_default_dtype,
+    set_grad_enabled,
+)
+from .functional import concat, grad, maximum, minimum, stack, value_and_grad, where
+from .gradcheck import GradcheckError, GradcheckResult, gradcheck, numerical_grad
+from .tensor import Tensor
+
+__all__ = [
+    "Tensor", "Function", "ShapeError",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "set_default_dtype", "get_default_dtype", "name_scope", "current_scope",
+    "concat", "stack", "where", "maximum", "minimum", "grad", "value_and_grad",
+    "gradcheck", "numerical_grad", "GradcheckError", "GradcheckResult",
+    "backward_steps", "BackwardStep", "topological_order", "unbroadcast",
+    "draw_graph", "GraphDrawing", "GraphvizNotFoundError",
+    "trace_backward", "BackwardTrace", "TraceStep", "detect_anomaly", "AnomalyError",
+]
+__version__ = "0.1.0"

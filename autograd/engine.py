@@ -1,0 +1,235 @@
+"""The backward engine: one loop, written once.
+
+``backward_steps(root, gradient)`` is a generator. It orders the graph (an iterative
+depth-first search, so a graph 100,000 nodes deep is fine), then visits the nodes from
+the root back to the leaves. At each node it runs the tensor's hooks, applies the chain
+rule through the op's ``backward`` (upstream gradient in, one gradient per parent out),
+sums each parent gradient down to the parent's shape (``unbroadcast``, the only place
+broadcasting is undone) and adds it to what that parent has received so far. Each visit
+yields a ``BackwardStep``.
+
+``Tensor.backward()`` drains this generator; the step-through viewer (``trace``) and
+anomaly mode read the very same steps.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from functools import partial
+from heapq import heappop, heappush, heappushpop
+from typing import NamedTuple
+
+import numpy as np
+
+from . import function as _fn
+
+__all__ = ["BackwardStep", "backward_steps", "topological_order", "unbroadcast"]
+
+
+class BackwardStep(NamedTuple):
+    """One visit of the backward loop.
+
+    ``node``: the Tensor whose gradient is now complete; ``grad``: that gradient
+    (dL/dnode); ``sent``: ``(parent, gradient)`` pairs, what the chain rule passed to
+    each parent (empty for a leaf, whose gradient went into ``.grad``).
+    """
+
+    node: object
+    grad: np.ndarray
+    sent: tuple
+
+
+_new_step = partial(tuple.__new__, BackwardStep)  # BackwardStep((node, grad, sent))
+
+
+def unbroadcast(grad, shape: tuple):
+    """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        return np.broadcast_to(grad, shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    if grad.shape[extra:] != shape:  # not a broadcast of shape: a wrong gradient
+        raise ValueError(f"unbroadcast: shape {grad.shape} is not a broadcast of {shape}")
+    return grad.reshape(shape) if extra else grad
+
+
+def topological_order(root) -> list:
+    """Tensors that ``root`` depends on through gradient-carrying edges, parents first.
+
+    The order is creation order (every tensor is made after its inputs), which is the
+    order the backward loop visits in reverse. The walk uses an explicit stack, so
+    depth is no limit.
+    """
+    seen = {root}
+    stack = [root]
+    while stack:
+        ctx = stack.pop()._ctx
+        if ctx is not None:
+            for p, need in zip(ctx.parents, ctx.needs_input_grad):
+                if need and p not in seen:
+                    seen.add(p)
+                    stack.append(p)
+    return sorted(seen, key=_creation_order)
+
+
+def _creation_order(t):
+    return t._seq
+
+
+def _seed(root, gradient):
+    data = root._data
+    if gradient is None:
+        if data.size != 1:
+            raise RuntimeError(
+                f"backward: the output has shape {tuple(data.shape)}, not a single "
+                "value, so there is no implicit seed gradient. Reduce it first "
+                "(e.g. y.sum().backward() or y.mean().backward()) or pass "
+                "gradient= an array of the same shape (dL/dy)."
+            )
+        return np.ones_like(data)
+    g = gradient._data if isinstance(gradient, _fn._Tensor) else np.asarray(gradient)
+    if g.shape != data.shape:
+        raise ShapeError(
+            f"backward: gradient has shape {g.shape} but the output has shape "
+            f"{tuple(data.shape)}; pass a gradient of the output's shape"
+        )
+    return g.astype(data.dtype, copy=False)
+
+
+ShapeError = _fn.ShapeError
+
+
+def _run_hooks(node, g):
+    for hook in list(node._hooks.values()):
+        r = hook(g)
+        if r is not None:
+            r = r._data if isinstance(r, _fn._Tensor) else np.asarray(r)
+            if r.shape != g.shape:
+                raise ShapeError(
+                    f"hook {hook!r}: returned a gradient of shape {r.shape}, "
+                    f"expected {g.shape}"
+                )
+            g = r
+    return g
+
+
+def _store_grad(node, g):
+    """Accumulate into ``node.grad`` (an array the node owns, in the node's dtype)."""
+    if node.grad is None:
+        node.grad = np.array(g, dtype=node._data.dtype)
+    else:
+        node.grad = node.grad + g
+
+
+def backward_steps(root, gradient=None, retain_graph: bool = False):
+    """Yield a ``BackwardStep`` per node, from ``root`` back to the leaves.
+
+    Nodes wait in a heap keyed by creation order; the newest waiting node is taken
+    next. Everything that consumes a tensor was created after it, so by the time a
+    tensor is taken, every contribution to its gradient has arrived: this is a reverse
+    topological order found on the way, without a separate sorting pass. The newest
+    parent a step makes ready is held beside the heap (in a chain of ops it is always
+    the next node), so a chain never touches the heap at all.
+    """
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward: this tensor does not require grad and has no graph. Create the "
+            "inputs with requires_grad=True, and do not compute it under no_grad()."
+        )
+    grads = {root: _seed(root, gradient)}
+    heap = []
+    anomaly = _fn._anomaly
+    node = root
+    while True:
+        g = grads.pop(node)
+        if node._hooks:
+            g = _run_hooks(node, g)
+        ctx = node._ctx
+        nxt = None  # the newest parent made ready by this step, kept off the heap
+        if ctx is None:
+            _store_grad(node, g)
+            yield _new_step((node, g, ()))
+        else:
+            if node._retains:
+                _store_grad(node, g)
+            if ctx._released:
+                raise _fn._released_error(ctx)
+            out = ctx.backward(ctx, g)
+            parents = ctx.parents
+            if type(out) is not tuple:
+                out = (out,)
+            if len(out) != len(parents):
+                raise RuntimeError(
+                    f"{ctx.name}.backward returned {len(out)} gradient(s) but forward took "
+                    f"{len(parents)} input(s); return one per input (None where there is "
+                    "none)"
+                )
+            sent = ()
+            for p, need, gp in zip(parents, ctx.needs_input_grad, out):
+                if not need or gp is None:
+                    continue
+                pdata = p._data
+                if gp.shape != pdata.shape:
+                    gp = _fit_shape(ctx, gp, pdata.shape, len(sent))
+                if gp.dtype is not pdata.dtype and gp.dtype != pdata.dtype:
+                    gp = _fit_dtype(ctx, p, gp)
+                prev = grads.get(p)
+                if prev is None:
+                    grads[p] = gp
+                    if nxt is None:
+                        nxt = p
+                    elif p._seq > nxt._seq:
+                        heappush(heap, (-nxt._seq, nxt))
+                        nxt = p
+                    else:
+                        heappush(heap, (-p._seq, p))
+                else:
+                    grads[p] = prev + gp
+                sent += ((p, gp),)
+            if anomaly is not None:
+                anomaly.on_backward(ctx, g, sent)
+            if not retain_graph:  # ctx.release(), inlined
+                ctx.saved = ()
+                ctx._released = True
+            yield _new_step((node, g, sent))
+        if nxt is not None:
+            # the held node goes next unless something newer waits in the heap
+            node = heappushpop(heap, (-nxt._seq, nxt))[1] if heap else nxt
+        elif heap:
+            node = heappop(heap)[1]
+        else:
+            return
+
+
+def _fit_dtype(ctx, parent, grad):
+    dtype = parent._data.dtype
+    if dtype.kind not in "fc":
+        made_by = parent._ctx.name if parent._ctx is not None else "a leaf"
+        raise TypeError(
+            f"{ctx.name}.backward: its input (made by {made_by}) has dtype {dtype}, which "
+            "cannot carry a gradient; ops on tensors that require grad must return a "
+            "float dtype (cast inside the op's forward)"
+        )
+    return grad.astype(dtype)
+
+
+def _fit_shape(ctx, grad, shape, position):
+    try:
+        return unbroadcast(grad, shape)
+    except ValueError:
+        raise ShapeError(
+            f"{ctx.name}.backward: a gradient of shape {grad.shape} cannot be summed to "
+            f"its input's shape {shape}; backward must return each input's gradient in "
+            "that input's shape or the output's (broadcast) shape"
+        ) from None
+
+
+def run_backward(root, gradient=None, retain_graph: bool = False) -> None:
+    """Drain ``backward_steps``: what ``Tensor.backward`` does."""
+    deque(backward_steps(root, gradient, retain_graph), maxlen=0)

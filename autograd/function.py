@@ -1,0 +1,366 @@
+"""``Function``: the one mechanism every op (built-in or custom) goes through.
+
+An op is a subclass with two static methods on plain NumPy arrays::
+
+    class Square(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved
+            return 2 * x * grad
+
+    y = Square.apply(t)
+
+``apply`` unwraps Tensor arguments to arrays, runs ``forward`` and, when a gradient is
+needed, records the call: the instance of the op class *is* the graph node (``ctx``),
+holding the parents, ``needs_input_grad`` and the saved arrays. ``backward`` returns one
+gradient per positional argument of ``forward`` (``None`` where there is none), in the
+broadcast shape of the output if that is easier: the engine sums it down to each
+parent's shape.
+
+This module also holds the global modes: grad mode (``no_grad`` / ``enable_grad``),
+the default dtype, the name scope that modules open, and the anomaly-mode hooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+
+import numpy as np
+
+__all__ = [
+    "Function",
+    "ShapeError",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "set_grad_enabled",
+    "set_default_dtype",
+    "get_default_dtype",
+    "name_scope",
+    "current_scope",
+]
+
+# ---------------------------------------------------------------------------- modes
+
+_grad_enabled = True
+_default_dtype = np.dtype(np.float64)
+_scope = ""  # dotted name scope opened by ``name_scope`` (e.g. "layers.0")
+_anomaly = None  # set by ``trace.detect_anomaly``: an object with on_forward(ctx, out)
+
+_Tensor = None  # set by tensor.py once the class exists (tensor.py imports this module)
+
+
+def _register_tensor_type(cls):
+    global _Tensor
+    _Tensor = cls
+
+
+def is_grad_enabled() -> bool:
+    """Whether new ops are recorded for backward."""
+    return _grad_enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Turn graph recording on or off inside a ``with`` block (or a decorated function)."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
+        return False
+
+
+class no_grad(set_grad_enabled):
+    """Context manager / decorator: ops inside record no graph (evaluation, updates)."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Context manager / decorator: record the graph even inside ``no_grad``."""
+
+    def __init__(self):
+        super().__init__(True)
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the float dtype for tensors made from Python floats (float64 or float32)."""
+    global _default_dtype
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"set_default_dtype: expected a floating dtype, got {dt}")
+    _default_dtype = dt
+
+
+def get_default_dtype() -> np.dtype:
+    return _default_dtype
+
+
+@contextlib.contextmanager
+def name_scope(name: str):
+    """Prefix for the ops created inside: ``nn`` opens one per module call.
+
+    Every node records the scope it was created in (``ctx.scope``), which is how a
+    graph drawing can group the ops of one layer without ``autograd`` knowing ``nn``.
+    """
+    global _scope
+    prev = _scope
+    _scope = f"{prev}.{name}" if prev and name else (name or prev)
+    try:
+        yield _scope
+    finally:
+        _scope = prev
+
+
+def current_scope() -> str:
+    return _scope
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+class ShapeError(ValueError):
+    """Operands whose shapes do not fit an op; the message names op, shapes and a fix."""
+
+
+def _shape_of(a):
+    return tuple(np.shape(a))
+
+
+def _broadcast_message(op: str, arrays, err: Exception) -> str:
+    shapes = " and ".join(str(_shape_of(a)) for a in arrays if hasattr(a, "shape"))
+    return (
+        f"{op}: cannot broadcast shapes {shapes}. Aligned from the right, each pair of "
+        f"dimensions must be equal or one of them 1. Reshape or index an operand so they "
+        f"line up (e.g. b.reshape(-1, 1) for a column). NumPy said: {err}"
+    )
+
+
+# ---------------------------------------------------------------------------- Function
+
+_seq = itertools.count()  # creation order: a tensor is always made after its inputs
+
+
+class Function:
+    """Base class of every op. Subclass it and define ``forward`` and ``backward``.
+
+    Instances are graph nodes (the ``ctx`` passed to forward and backward):
+
+    - ``ctx.save_for_backward(*arrays)`` in forward, ``ctx.saved`` in backward;
+    - ``ctx.needs_input_grad``: a bool per positional input of forward;
+    - ``ctx.parents``: the positional inputs (Tensors or constants) of the call;
+    - ``ctx.scope``: the name scope the op was created in.
+
+    After a backward pass (without ``retain_graph=True``) the node is released: its
+    saved arrays are dropped and a second backward through it raises.
+
+    Non-array facts that backward needs (an axis, a shape) can simply be stored as
+    attributes (``ctx.axis = axis``); they outlive the saved arrays.
+    """
+
+    # slots keep node creation cheap; a subclass may still set any other attribute
+    __slots__ = ("parents", "needs_input_grad", "saved", "_released", "__dict__",
+                 "__weakref__")
+    scope = ""  # set per node when a name scope is open
+    created_at = None  # "file:line" of the user code, recorded in anomaly mode
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a Function subclass must define forward(ctx, *arrays)")
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError("a Function subclass must define backward(ctx, grad)")
+
+    # -- saved arrays ---------------------------------------------------------------
+    def save_for_backward(self, *arrays) -> None:
+        self.saved = arrays
+
+    def __getattr__(self, name):
+        # only reached for a slot never set: it reads as its default
+        try:
+            return _SLOT_DEFAULTS[name]
+        except KeyError:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}") from None
+
+    def release(self) -> None:
+        """Free the saved arrays (the engine does this after backward)."""
+        self.saved = ()
+        self._released = True
+
+    # -- naming ---------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+    # -- the call -------------------------------------------------------------------
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run the op on Tensors (and constants); record it if a gradient is needed."""
+        if not kwargs:  # one or two inputs, no options: almost every op
+            n = len(args)
+            if n == 2:
+                return _apply_2(cls, *args)
+            if n == 1:
+                return _apply_1(cls, *args)
+        Tensor = _Tensor
+        ctx = cls()
+        arrays = tuple(a._data if isinstance(a, Tensor) else a for a in args)
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        record = _grad_enabled and True in needs
+        ctx.needs_input_grad = needs if record else (False,) * len(args)
+        try:
+            out = cls.forward(ctx, *arrays, **kwargs)
+        except ValueError as err:
+            shape_error = _broadcast_error(ctx, arrays, err)
+            if shape_error is None:
+                raise
+            raise shape_error from None
+        return _output(ctx, out, args, arrays, record)
+
+
+# ``Function.apply`` unrolled for one and two positional inputs without options: the
+# forward hot path (Tensor's operators call these directly). They do exactly what the
+# general path above does, with the calls spelled out so that CPython can make them fast.
+
+
+def _apply_1(cls, a):
+    Tensor = _Tensor
+    ctx = cls()
+    if isinstance(a, Tensor):
+        x = a._data
+        record = a.requires_grad and _grad_enabled
+    else:
+        x = a
+        record = False
+    ctx.needs_input_grad = _TRUE_1 if record else _FALSE_1
+    try:
+        out = cls.forward(ctx, x)
+    except ValueError as err:
+        shape_error = _broadcast_error(ctx, (x,), err)
+        if shape_error is None:
+            raise
+        raise shape_error from None
+    if not isinstance(out, _array_types):
+        out = np.asarray(out)
+    t = _new_object(Tensor)
+    t._data = out
+    t._seq = next(_seq)
+    if record:
+        ctx.parents = (a,)
+        ctx._released = False
+        if _scope:
+            ctx.scope = _scope
+        t._ctx = ctx
+        t.requires_grad = True
+    else:
+        t._ctx = None
+        t.requires_grad = False
+    if _anomaly is not None:
+        _anomaly.on_forward(ctx, out, (x,))
+    return t
+
+
+def _apply_2(cls, a, b):
+    Tensor = _Tensor
+    ctx = cls()
+    if isinstance(a, Tensor):
+        x, need_a = a._data, a.requires_grad
+    else:
+        x, need_a = a, False
+    if isinstance(b, Tensor):
+        y, need_b = b._data, b.requires_grad
+    else:
+        y, need_b = b, False
+    record = (need_a or need_b) and _grad_enabled
+    ctx.needs_input_grad = (need_a, need_b) if record else _FALSE_2
+    try:
+        out = cls.forward(ctx, x, y)
+    except ValueError as err:
+        shape_error = _broadcast_error(ctx, (x, y), err)
+        if shape_error is None:
+            raise
+        raise shape_error from None
+    if not isinstance(out, _array_types):
+        out = np.asarray(out)
+    t = _new_object(Tensor)
+    t._data = out
+    t._seq = next(_seq)
+    if record:
+        ctx.parents = (a, b)
+        ctx._released = False
+        if _scope:
+            ctx.scope = _scope
+        t._ctx = ctx
+        t.requires_grad = True
+    else:
+        t._ctx = None
+        t.requires_grad = False
+    if _anomaly is not None:
+        _anomaly.on_forward(ctx, out, (x, y))
+    return t
+
+
+def _output(ctx, out, args, arrays, record):
+    """The Tensor that ``apply`` returns; records ``ctx`` as its node if ``record``."""
+    if not isinstance(out, _array_types):
+        out = np.asarray(out)
+    t = _new_object(_Tensor)
+    t._data = out
+    t._seq = next(_seq)
+    if record:
+        ctx.parents = args
+        ctx._released = False
+        if _scope:
+            ctx.scope = _scope
+        t._ctx = ctx
+        t.requires_grad = True
+    else:
+        t._ctx = None
+        t.requires_grad = False
+    if _anomaly is not None:
+        _anomaly.on_forward(ctx, out, arrays)
+    return t
+
+
+def _broadcast_error(ctx, arrays, err):
+    """For NumPy's broadcast error in forward, a ShapeError naming the op and the
+    shapes; None for any other ValueError (which goes on as it was)."""
+    if isinstance(err, ShapeError) or "broadcast" not in str(err):
+        return None
+    return ShapeError(_broadcast_message(ctx.name.lower(), arrays, err))
+
+
+_array_types = (np.ndarray, np.generic)
+_new_object = object.__new__
+_TRUE_1, _FALSE_1, _FALSE_2 = (True,), (False,), (False, False)
+# what an unset slot reads as (``saved`` is handled by ``__getattr__`` itself)
+_SLOT_DEFAULTS = {"parents": (), "needs_input_grad": (), "saved": (), "_released": False}
+
+
+def _released_error(ctx) -> RuntimeError:
+    return RuntimeError(
+        f"{ctx.name}: trying to run backward through this part of the graph a second "
+        "time, but that part of the graph was freed after the first backward. "
+        "Pass retain_graph=True to the first .backward() call if you need to backward "
+        "through the same graph again."
+    )

@@ -1,0 +1,91 @@
+"""Functions over several tensors, and the functional forms of differentiation."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from . import ops
+from .function import no_grad
+from .tensor import Tensor
+
+__all__ = ["concat", "stack", "where", "maximum", "minimum", "grad", "value_and_grad"]
+
+
+def concat(tensors, axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (``np.concatenate``)."""
+    return ops.Concat.apply(*tensors, axis=axis)
+
+
+def stack(tensors, axis: int = 0) -> Tensor:
+    """Join tensors along a new axis (``np.stack``)."""
+    return ops.Stack.apply(*tensors, axis=axis)
+
+
+def where(condition, x, y) -> Tensor:
+    """``x`` where ``condition`` holds, else ``y`` (``np.where``); no gradient to the mask."""
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    return ops.Where.apply(cond, x, y)
+
+
+def maximum(a, b) -> Tensor:
+    """Elementwise maximum; at ties each side gets half the gradient."""
+    return ops.Maximum.apply(a, b)
+
+
+def minimum(a, b) -> Tensor:
+    """Elementwise minimum; at ties each side gets half the gradient."""
+    return ops.Minimum.apply(a, b)
+
+
+def value_and_grad(fn, argnums=0):
+    """``value_and_grad(f)(*args) -> (f(*args), df/dargs[argnums])``.
+
+    ``f`` must return a single value. The chosen arguments may be arrays, numbers or
+    Tensors; each is differentiated as a fresh leaf, so ``f``'s callers are untouched.
+    Gradients come back as ndarrays: one, or a tuple when ``argnums`` is a tuple.
+    """
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        args = list(args)
+        leaves = []
+        for i in nums:
+            if i >= len(args):
+                raise TypeError(f"grad: argnums={argnums} but only {len(args)} "
+                                "positional argument(s) were given")
+            a = args[i]
+            data = a.data if isinstance(a, Tensor) else a
+            leaf = Tensor(data)
+            if leaf.dtype.kind != "f":  # ints and bools are differentiated as float64
+                leaf = Tensor(leaf.data, dtype=np.float64)
+            leaf.requires_grad = True
+            args[i] = leaf
+            leaves.append(leaf)
+        out = fn(*args, **kwargs)
+        if not isinstance(out, Tensor) or out.size != 1:
+            shape = out.shape if isinstance(out, Tensor) else type(out).__name__
+            raise TypeError(f"grad: the function must return a one-value Tensor, got {shape}")
+        if out.requires_grad:
+            out.backward()
+        grads = tuple(leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
+                      for leaf in leaves)
+        with no_grad():
+            value = out.detach()
+        return value, (grads[0] if single else grads)
+
+    return wrapped
+
+
+def grad(fn, argnums=0):
+    """``grad(f)(*args)``: the gradient of a single-valued ``f`` (see ``value_and_grad``)."""
+    vg = value_and_grad(fn, argnums)
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        return vg(*args, **kwargs)[1]
+
+    return wrapped

@@ -1,0 +1,568 @@
+"""Every primitive op: forward and backward side by side, on plain NumPy arrays.
+
+Reading one class teaches the chain rule for that op: ``backward`` receives
+``grad = dL/d(out)`` and returns ``dL/d(input) = grad * d(out)/d(input)`` for each input
+(``None`` for an input that needs none). Gradients may come back in the broadcast
+shape of the output: the engine sums them down to each input's shape.
+
+Each op's ``rule`` is the local derivative as text, which the step-through viewer shows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .function import Function, ShapeError
+
+# ----------------------------------------------------------------------- helpers
+
+
+def _expand(grad, shape, axis, keepdims):
+    """Broadcast a reduction's gradient back over the reduced axes."""
+    if axis is not None and not keepdims:
+        grad = np.expand_dims(grad, _normalize_axes(axis, len(shape)))
+    return np.broadcast_to(grad, shape)
+
+
+def _normalize_axes(axis, ndim):
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return tuple(a % ndim if ndim else a for a in axes)
+
+
+# ----------------------------------------------------------------------- arithmetic
+
+
+class Add(Function):
+    rule = "d(a+b)/da = 1,  d(a+b)/db = 1"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    rule = "d(a-b)/da = 1,  d(a-b)/db = -1"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    rule = "d(a*b)/da = b,  d(a*b)/db = a"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        need_a, need_b = ctx.needs_input_grad
+        # keep only what backward reads (x * 0.5 need not keep x alive)
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        return (grad * b if need_a else None), (grad * a if need_b else None)
+
+
+class Div(Function):
+    rule = "d(a/b)/da = 1/b,  d(a/b)/db = -a/b²"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        ga = grad / b if need_a else None
+        gb = -grad * a / (b * b) if need_b else None
+        return ga, gb
+
+
+class Neg(Function):
+    rule = "d(-a)/da = -1"
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Pow(Function):
+    rule = "d(a**p)/da = p·a**(p-1),  d(a**p)/dp = a**p·log(a)"
+
+    @staticmethod
+    def forward(ctx, a, p):
+        out = a**p
+        ctx.save_for_backward(a, p, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, p, out = ctx.saved
+        need_a, need_p = ctx.needs_input_grad
+        ga = grad * p * a ** (p - 1) if need_a else None
+        gp = None
+        if need_p:
+            # d/dp is 0 where a == 0 (0**p is flat in p for p > 0), as in PyTorch
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gp = grad * np.where(a == 0, 0.0, out * np.log(np.where(a == 0, 1.0, a)))
+        return ga, gp
+
+
+class MatMul(Function):
+    rule = "d(A@B)/dA = G@Bᵀ,  d(A@B)/dB = Aᵀ@G"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        a_nd, b_nd = np.ndim(a), np.ndim(b)
+        if a_nd == 0 or b_nd == 0:
+            raise ShapeError(
+                f"matmul: operands must be at least 1-D, got shapes {np.shape(a)} and "
+                f"{np.shape(b)}; use * to multiply by a scalar"
+            )
+        k_a = a.shape[-1]
+        k_b = b.shape[-2] if b_nd > 1 else b.shape[0]
+        if k_a != k_b:
+            sa, sb = tuple(a.shape), tuple(b.shape)
+            raise ShapeError(
+                f"matmul: shapes {sa} and {sb} do not fit: the last dimension of the "
+                f"first ({k_a}) must equal the "
+                f"{'second-to-last' if b_nd > 1 else 'only'} dimension of the second "
+                f"({k_b}). For {sa} @ B, B needs shape ({k_a}, ...)"
+                + (f"; did you mean x @ w.T (shape {sb[::-1]})?" if b_nd == 2
+                   and sb[1] == k_a else "")
+            )
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        if a.ndim == 1 and b.ndim == 1:  # dot product: a scalar out
+            return (grad * b if need_a else None), (grad * a if need_b else None)
+        # treat a 1-D operand as a matrix with one row (a) or one column (b)
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = grad
+        if a.ndim == 1:
+            g2 = g2[..., None, :]
+        if b.ndim == 1:
+            g2 = g2[..., None]
+        ga = gb = None
+        if need_a:
+            ga = g2 @ np.swapaxes(b2, -1, -2)
+            if a.ndim == 1:
+                ga = ga[..., 0, :]
+        if need_b:
+            gb = np.swapaxes(a2, -1, -2) @ g2
+            if b.ndim == 1:
+                gb = gb[..., 0]
+        return ga, gb
+
+
+# ----------------------------------------------------------------------- elementwise
+
+
+class Exp(Function):
+    rule = "d(exp a)/da = exp a"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.saved[0]
+
+
+class Log(Function):
+    rule = "d(log a)/da = 1/a"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad / ctx.saved[0]
+
+
+class Sqrt(Function):
+    rule = "d(√a)/da = 1/(2√a)"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad / (2 * ctx.saved[0])
+
+
+class Abs(Function):
+    rule = "d|a|/da = sign(a)  (0 at a = 0)"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.abs(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * np.sign(ctx.saved[0])
+
+
+class Tanh(Function):
+    rule = "d(tanh a)/da = 1 - tanh²a"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        y = ctx.saved[0]
+        # grad * (1 - y²), written as grad - grad·y·y: no Python-scalar operand (slow
+        # in NumPy) and the temporary is ours, so it is updated in place
+        t = grad * y
+        t *= y
+        return grad - t
+
+
+class Sigmoid(Function):
+    rule = "dσ(a)/da = σ(a)(1 - σ(a))"
+
+    @staticmethod
+    def forward(ctx, a):
+        # exp of a non-positive number only: no overflow for any a
+        e = np.exp(-np.abs(a))
+        out = np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(e.dtype, copy=False)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        s = ctx.saved[0]
+        # grad * s * (1 - s), written as g·s - g·s·s (see Tanh.backward)
+        t = grad * s
+        return t - t * s
+
+
+class Relu(Function):
+    rule = "d relu(a)/da = 1 if a > 0 else 0"
+
+    @staticmethod
+    def forward(ctx, a):
+        mask = a > 0
+        ctx.save_for_backward(mask)
+        return a * mask
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.saved[0]
+
+
+class Clip(Function):
+    rule = "d clip(a, lo, hi)/da = 1 if lo ≤ a ≤ hi else 0"
+
+    @staticmethod
+    def forward(ctx, a, lo=None, hi=None):
+        ctx.save_for_backward(a)
+        ctx.lo, ctx.hi = lo, hi
+        return np.clip(a, lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,), lo, hi = ctx.saved, ctx.lo, ctx.hi
+        inside = np.ones(np.shape(a), dtype=bool)
+        if lo is not None:
+            inside &= a >= lo
+        if hi is not None:
+            inside &= a <= hi
+        return grad * inside
+
+
+class Maximum(Function):
+    rule = "d max(a,b)/da = 1 where a > b, ½ where a = b"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved
+        wa = (a > b) + 0.5 * (a == b)
+        need_a, need_b = ctx.needs_input_grad
+        return (grad * wa if need_a else None), (grad * (1 - wa) if need_b else None)
+
+
+class Minimum(Function):
+    rule = "d min(a,b)/da = 1 where a < b, ½ where a = b"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved
+        wa = (a < b) + 0.5 * (a == b)
+        need_a, need_b = ctx.needs_input_grad
+        return (grad * wa if need_a else None), (grad * (1 - wa) if need_b else None)
+
+
+class Where(Function):
+    rule = "d where(c, a, b)/da = c,  /db = not c"
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        cond = np.asarray(cond, dtype=bool)
+        ctx.save_for_backward(cond)
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (cond,) = ctx.saved
+        _, need_a, need_b = ctx.needs_input_grad
+        zero = np.zeros((), grad.dtype)
+        return (
+            None,
+            np.where(cond, grad, zero) if need_a else None,
+            np.where(cond, zero, grad) if need_b else None,
+        )
+
+
+# ----------------------------------------------------------------------- reductions
+
+
+class Sum(Function):
+    rule = "d(Σa)/da_i = 1"
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.shape, ctx.axis, ctx.keepdims = np.shape(a), axis, keepdims
+        return np.sum(a, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _expand(grad, ctx.shape, ctx.axis, ctx.keepdims)
+
+
+class Mean(Function):
+    rule = "d(mean a)/da_i = 1/n"
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        out = np.mean(a, axis=axis, keepdims=keepdims)
+        n = np.size(a) // max(np.size(out), 1) if np.size(a) else 1
+        ctx.shape, ctx.axis, ctx.keepdims, ctx.n = np.shape(a), axis, keepdims, n
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _expand(grad / ctx.n, ctx.shape, ctx.axis, ctx.keepdims)
+
+
+class _Extremum(Function):
+    """max / min over axes; ties share the gradient equally (documented behaviour)."""
+
+    reduce = None
+
+    @classmethod
+    def forward(cls, ctx, a, axis=None, keepdims=False):
+        if np.size(a) == 0:
+            raise ValueError(f"{cls.__name__.lower()}: reduction of an empty tensor "
+                             f"of shape {np.shape(a)} has no identity")
+        out = cls.reduce(a, axis=axis, keepdims=keepdims)
+        ctx.save_for_backward(a, out)
+        ctx.axis, ctx.keepdims = axis, keepdims
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a, out), axis, keepdims = ctx.saved, ctx.axis, ctx.keepdims
+        shape = np.shape(a)
+        hit = a == _expand(out, shape, axis, keepdims)
+        count = np.sum(hit, axis=axis, keepdims=True)
+        return _expand(grad, shape, axis, keepdims) * hit / count
+
+
+class Max(_Extremum):
+    rule = "d max(a)/da_i = 1 at the maximum (split equally among ties)"
+    reduce = staticmethod(np.max)
+
+
+class Min(_Extremum):
+    rule = "d min(a)/da_i = 1 at the minimum (split equally among ties)"
+    reduce = staticmethod(np.min)
+
+
+class Softmax(Function):
+    rule = "d softmax/da: s ⊙ (g - Σ g⊙s)"
+
+    @staticmethod
+    def forward(ctx, a, axis=-1):
+        z = np.exp(a - np.max(a, axis=axis, keepdims=True))
+        out = z / np.sum(z, axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (s,) = ctx.saved
+        return s * (grad - np.sum(grad * s, axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    rule = "d log_softmax/da: g - softmax ⊙ Σ g"
+
+    @staticmethod
+    def forward(ctx, a, axis=-1):
+        shifted = a - np.max(a, axis=axis, keepdims=True)
+        out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved
+        return grad - np.exp(out) * np.sum(grad, axis=ctx.axis, keepdims=True)
+
+
+# ----------------------------------------------------------------------- shape
+
+
+class Reshape(Function):
+    rule = "reshape: the gradient is reshaped back"
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = np.shape(a)
+        try:
+            return np.reshape(a, shape)
+        except ValueError:
+            raise ShapeError(
+                f"reshape: cannot reshape shape {np.shape(a)} ({np.size(a)} elements) "
+                f"into {shape}; the sizes must multiply to {np.size(a)} "
+                "(use -1 for one inferred dimension)"
+            ) from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.reshape(grad, ctx.shape)
+
+
+class Transpose(Function):
+    rule = "transpose: the gradient is transposed back"
+
+    @staticmethod
+    def forward(ctx, a, axes=None):
+        out = np.transpose(a, axes)  # validates axes first
+        # negative axes normalised, so that argsort in backward inverts the permutation
+        ctx.axes = None if axes is None else tuple(ax % np.ndim(a) for ax in axes)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        axes = ctx.axes
+        return np.transpose(grad, None if axes is None else np.argsort(axes))
+
+
+def _is_basic_index(idx) -> bool:
+    """True when no element can be selected twice (so backward may assign)."""
+    parts = idx if isinstance(idx, tuple) else (idx,)
+    for p in parts:
+        if isinstance(p, (slice, int, np.integer)) or p is None or p is Ellipsis:
+            continue
+        if isinstance(p, np.ndarray) and p.dtype == bool:
+            continue
+        return False
+    return True
+
+
+class GetItem(Function):
+    rule = "d a[idx]/da: the gradient scattered back to idx (summed over repeats)"
+
+    @staticmethod
+    def forward(ctx, a, idx):
+        ctx.shape, ctx.idx = np.shape(a), idx
+        try:
+            return a[idx]
+        except IndexError as err:
+            raise IndexError(f"getitem: index {idx!r} does not fit shape {np.shape(a)}: "
+                             f"{err}") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        shape, idx = ctx.shape, ctx.idx
+        out = np.zeros(shape, dtype=grad.dtype)
+        if _is_basic_index(idx):
+            out[idx] = grad
+        else:
+            np.add.at(out, idx, grad)
+        return out
+
+
+class Concat(Function):
+    rule = "concat: the gradient is split back into the pieces"
+
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        sizes = [np.shape(a)[axis] if np.ndim(a) else 1 for a in arrays]
+        ctx.splits, ctx.axis = np.cumsum(sizes)[:-1], axis
+        try:
+            return np.concatenate(arrays, axis=axis)
+        except ValueError as err:
+            shapes = ", ".join(str(np.shape(a)) for a in arrays)
+            raise ShapeError(f"concat: shapes {shapes} must agree on every axis but "
+                             f"axis={axis}: {err}") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(np.split(grad, ctx.splits, axis=ctx.axis))
+
+
+class Stack(Function):
+    rule = "stack: the gradient is unstacked back into the pieces"
+
+    @staticmethod
+    def forward(ctx, *arrays, axis=0):
+        ctx.n, ctx.axis = len(arrays), axis
+        try:
+            return np.stack(arrays, axis=axis)
+        except ValueError as err:
+            shapes = ", ".join(str(np.shape(a)) for a in arrays)
+            raise ShapeError(f"stack: all inputs need the same shape, got {shapes}: "
+                             f"{err}") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(np.take(grad, i, axis=ctx.axis) for i in range(ctx.n))
