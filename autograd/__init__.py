@@ -22,7 +22,9 @@ from .function import (
 )
 from .functional import concat, grad, maximum, minimum, stack, value_and_grad, where
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck, numerical_grad
+from .graph import GraphDrawing, GraphvizNotFoundError, draw_graph
 from .tensor import Tensor
+from .trace import AnomalyError, BackwardTrace, TraceStep, detect_anomaly, trace_backward
 
 __all__ = [
     "Tensor", "Function", "ShapeError",

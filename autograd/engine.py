@@ -15,7 +15,6 @@ anomaly mode read the very same steps.
 from __future__ import annotations
 
 from collections import deque
-from functools import partial
 from heapq import heappop, heappush, heappushpop
 from typing import NamedTuple
 
@@ -39,7 +38,7 @@ class BackwardStep(NamedTuple):
     sent: tuple
 
 
-_new_step = partial(tuple.__new__, BackwardStep)  # BackwardStep((node, grad, sent))
+_new_step = tuple.__new__  # _new_step(BackwardStep, (node, grad, sent)): the fastest way
 
 
 def unbroadcast(grad, shape: tuple):
@@ -92,7 +91,7 @@ def _seed(root, gradient):
                 "(e.g. y.sum().backward() or y.mean().backward()) or pass "
                 "gradient= an array of the same shape (dL/dy)."
             )
-        return np.ones_like(data)
+        return np.ones(data.shape, data.dtype)  # (np.ones_like is slower on a 0-d value)
     g = gradient._data if isinstance(gradient, _fn._Tensor) else np.asarray(gradient)
     if g.shape != data.shape:
         raise ShapeError(
@@ -119,6 +118,15 @@ def _run_hooks(node, g):
     return g
 
 
+def _watch(node, g):
+    """What a tensor with hooks or ``retain_grad()`` needs when its gradient is ready."""
+    if node._hooks:
+        g = _run_hooks(node, g)
+    if node._retains and node._ctx is not None:  # a leaf stores its gradient anyway
+        _store_grad(node, g)
+    return g
+
+
 def _store_grad(node, g):
     """Accumulate into ``node.grad`` (an array the node owns, in the node's dtype)."""
     if node.grad is None:
@@ -133,31 +141,30 @@ def backward_steps(root, gradient=None, retain_graph: bool = False):
     Nodes wait in a heap keyed by creation order; the newest waiting node is taken
     next. Everything that consumes a tensor was created after it, so by the time a
     tensor is taken, every contribution to its gradient has arrived: this is a reverse
-    topological order found on the way, without a separate sorting pass. The newest
-    parent a step makes ready is held beside the heap (in a chain of ops it is always
-    the next node), so a chain never touches the heap at all.
+    topological order found on the way, without a separate sorting pass.
+
+    The newest parent that a step makes ready is held beside the heap, with its
+    gradient (``nxt``, ``nxt_g``): it goes next unless a newer node waits. In a chain
+    of ops it always goes next, so a chain never touches the heap.
     """
     if not root.requires_grad:
         raise RuntimeError(
             "backward: this tensor does not require grad and has no graph. Create the "
             "inputs with requires_grad=True, and do not compute it under no_grad()."
         )
-    grads = {root: _seed(root, gradient)}
-    heap = []
+    grads = {}  # what each node waiting in the heap has received so far
+    heap = []  # (-creation order, node): the newest on top
     anomaly = _fn._anomaly
-    node = root
+    node, g = root, _seed(root, gradient)  # the node visited now, with its gradient
     while True:
-        g = grads.pop(node)
-        if node._hooks:
-            g = _run_hooks(node, g)
+        if node._watched:  # hooks, retain_grad
+            g = _watch(node, g)
         ctx = node._ctx
-        nxt = None  # the newest parent made ready by this step, kept off the heap
+        nxt = nxt_g = None
         if ctx is None:
             _store_grad(node, g)
-            yield _new_step((node, g, ()))
+            yield _new_step(BackwardStep, (node, g, ()))
         else:
-            if node._retains:
-                _store_grad(node, g)
             if ctx._released:
                 raise _fn._released_error(ctx)
             out = ctx.backward(ctx, g)
@@ -179,30 +186,38 @@ def backward_steps(root, gradient=None, retain_graph: bool = False):
                     gp = _fit_shape(ctx, gp, pdata.shape, len(sent))
                 if gp.dtype is not pdata.dtype and gp.dtype != pdata.dtype:
                     gp = _fit_dtype(ctx, p, gp)
-                prev = grads.get(p)
-                if prev is None:
-                    grads[p] = gp
-                    if nxt is None:
-                        nxt = p
-                    elif p._seq > nxt._seq:
-                        heappush(heap, (-nxt._seq, nxt))
-                        nxt = p
-                    else:
-                        heappush(heap, (-p._seq, p))
+                if p is nxt:  # the same input twice (x * x)
+                    nxt_g = nxt_g + gp
                 else:
-                    grads[p] = prev + gp
+                    prev = grads.get(p)
+                    if prev is not None:
+                        grads[p] = prev + gp
+                    elif nxt is None:
+                        nxt, nxt_g = p, gp
+                    elif p._seq > nxt._seq:
+                        grads[nxt] = nxt_g
+                        heappush(heap, (-nxt._seq, nxt))
+                        nxt, nxt_g = p, gp
+                    else:
+                        grads[p] = gp
+                        heappush(heap, (-p._seq, p))
                 sent += ((p, gp),)
             if anomaly is not None:
                 anomaly.on_backward(ctx, g, sent)
             if not retain_graph:  # ctx.release(), inlined
                 ctx.saved = ()
                 ctx._released = True
-            yield _new_step((node, g, sent))
+            yield _new_step(BackwardStep, (node, g, sent))
         if nxt is not None:
-            # the held node goes next unless something newer waits in the heap
-            node = heappushpop(heap, (-nxt._seq, nxt))[1] if heap else nxt
+            if heap and heap[0][0] < -nxt._seq:  # a newer node waits: it goes first
+                grads[nxt] = nxt_g
+                node = heappushpop(heap, (-nxt._seq, nxt))[1]
+                g = grads.pop(node)
+            else:
+                node, g = nxt, nxt_g
         elif heap:
             node = heappop(heap)[1]
+            g = grads.pop(node)
         else:
             return
 

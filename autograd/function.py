@@ -111,20 +111,31 @@ def get_default_dtype() -> np.dtype:
     return _default_dtype
 
 
-@contextlib.contextmanager
-def name_scope(name: str):
+class name_scope(contextlib.ContextDecorator):
     """Prefix for the ops created inside: ``nn`` opens one per module call.
 
     Every node records the scope it was created in (``ctx.scope``), which is how a
     graph drawing can group the ops of one layer without ``autograd`` knowing ``nn``.
+    ``with name_scope("layers"): ...`` yields the full dotted scope. (A class rather
+    than a generator: entered once per module call, it must be cheap.)
     """
-    global _scope
-    prev = _scope
-    _scope = f"{prev}.{name}" if prev and name else (name or prev)
-    try:
-        yield _scope
-    finally:
-        _scope = prev
+
+    __slots__ = ("name", "prev")
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self) -> str:
+        global _scope
+        self.prev = prev = _scope
+        name = self.name
+        _scope = f"{prev}.{name}" if prev and name else (name or prev)
+        return _scope
+
+    def __exit__(self, *exc) -> bool:
+        global _scope
+        _scope = self.prev
+        return False
 
 
 def current_scope() -> str:
@@ -216,18 +227,17 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run the op on Tensors (and constants); record it if a gradient is needed."""
-        if not kwargs:  # one or two inputs, no options: almost every op
-            n = len(args)
-            if n == 2:
-                return _apply_2(cls, *args)
-            if n == 1:
-                return _apply_1(cls, *args)
+        n = len(args)
+        if n == 2:  # one or two inputs: almost every op
+            return _apply_2(cls, *args, kwargs)
+        if n == 1:
+            return _apply_1(cls, *args, kwargs)
         Tensor = _Tensor
         ctx = cls()
         arrays = tuple(a._data if isinstance(a, Tensor) else a for a in args)
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         record = _grad_enabled and True in needs
-        ctx.needs_input_grad = needs if record else (False,) * len(args)
+        ctx.needs_input_grad = needs if record else (False,) * n
         try:
             out = cls.forward(ctx, *arrays, **kwargs)
         except ValueError as err:
@@ -238,12 +248,12 @@ class Function:
         return _output(ctx, out, args, arrays, record)
 
 
-# ``Function.apply`` unrolled for one and two positional inputs without options: the
-# forward hot path (Tensor's operators call these directly). They do exactly what the
-# general path above does, with the calls spelled out so that CPython can make them fast.
+# ``Function.apply`` unrolled for one and two positional inputs: the forward hot path
+# (Tensor's operators call these directly). They do exactly what the general path above
+# does, with the calls spelled out so that CPython can make them fast.
 
 
-def _apply_1(cls, a):
+def _apply_1(cls, a, kwargs=None):
     Tensor = _Tensor
     ctx = cls()
     if isinstance(a, Tensor):
@@ -254,33 +264,16 @@ def _apply_1(cls, a):
         record = False
     ctx.needs_input_grad = _TRUE_1 if record else _FALSE_1
     try:
-        out = cls.forward(ctx, x)
+        out = cls.forward(ctx, x, **kwargs) if kwargs else cls.forward(ctx, x)
     except ValueError as err:
         shape_error = _broadcast_error(ctx, (x,), err)
         if shape_error is None:
             raise
         raise shape_error from None
-    if not isinstance(out, _array_types):
-        out = np.asarray(out)
-    t = _new_object(Tensor)
-    t._data = out
-    t._seq = next(_seq)
-    if record:
-        ctx.parents = (a,)
-        ctx._released = False
-        if _scope:
-            ctx.scope = _scope
-        t._ctx = ctx
-        t.requires_grad = True
-    else:
-        t._ctx = None
-        t.requires_grad = False
-    if _anomaly is not None:
-        _anomaly.on_forward(ctx, out, (x,))
-    return t
+    return _output(ctx, out, (a,), (x,), record)
 
 
-def _apply_2(cls, a, b):
+def _apply_2(cls, a, b, kwargs=None):
     Tensor = _Tensor
     ctx = cls()
     if isinstance(a, Tensor):
@@ -294,30 +287,13 @@ def _apply_2(cls, a, b):
     record = (need_a or need_b) and _grad_enabled
     ctx.needs_input_grad = (need_a, need_b) if record else _FALSE_2
     try:
-        out = cls.forward(ctx, x, y)
+        out = cls.forward(ctx, x, y, **kwargs) if kwargs else cls.forward(ctx, x, y)
     except ValueError as err:
         shape_error = _broadcast_error(ctx, (x, y), err)
         if shape_error is None:
             raise
         raise shape_error from None
-    if not isinstance(out, _array_types):
-        out = np.asarray(out)
-    t = _new_object(Tensor)
-    t._data = out
-    t._seq = next(_seq)
-    if record:
-        ctx.parents = (a, b)
-        ctx._released = False
-        if _scope:
-            ctx.scope = _scope
-        t._ctx = ctx
-        t.requires_grad = True
-    else:
-        t._ctx = None
-        t.requires_grad = False
-    if _anomaly is not None:
-        _anomaly.on_forward(ctx, out, (x, y))
-    return t
+    return _output(ctx, out, (a, b), (x, y), record)
 
 
 def _output(ctx, out, args, arrays, record):

@@ -6,6 +6,8 @@ Reading one class teaches the chain rule for that op: ``backward`` receives
 shape of the output: the engine sums them down to each input's shape.
 
 Each op's ``rule`` is the local derivative as text, which the step-through viewer shows.
+The built-in ops set ``ctx.saved`` directly: that is all ``ctx.save_for_backward(...)``
+does, without the cost of a call on the forward hot path.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class Mul(Function):
     def forward(ctx, a, b):
         need_a, need_b = ctx.needs_input_grad
         # keep only what backward reads (x * 0.5 need not keep x alive)
-        ctx.save_for_backward(a if need_b else None, b if need_a else None)
+        ctx.saved = (a if need_b else None, b if need_a else None)
         return a * b
 
     @staticmethod
@@ -78,7 +80,7 @@ class Div(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        ctx.saved = (a if ctx.needs_input_grad[1] else None, b)  # a only for d/db
         return a / b
 
     @staticmethod
@@ -108,7 +110,7 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, p):
         out = a**p
-        ctx.save_for_backward(a, p, out)
+        ctx.saved = (a, p, out)
         return out
 
     @staticmethod
@@ -147,7 +149,7 @@ class MatMul(Function):
                 + (f"; did you mean x @ w.T (shape {sb[::-1]})?" if b_nd == 2
                    and sb[1] == k_a else "")
             )
-        ctx.save_for_backward(a, b)
+        ctx.saved = (a, b)
         return a @ b
 
     @staticmethod
@@ -185,7 +187,7 @@ class Exp(Function):
     @staticmethod
     def forward(ctx, a):
         out = np.exp(a)
-        ctx.save_for_backward(out)
+        ctx.saved = (out,)
         return out
 
     @staticmethod
@@ -198,7 +200,7 @@ class Log(Function):
 
     @staticmethod
     def forward(ctx, a):
-        ctx.save_for_backward(a)
+        ctx.saved = (a,)
         return np.log(a)
 
     @staticmethod
@@ -212,7 +214,7 @@ class Sqrt(Function):
     @staticmethod
     def forward(ctx, a):
         out = np.sqrt(a)
-        ctx.save_for_backward(out)
+        ctx.saved = (out,)
         return out
 
     @staticmethod
@@ -225,7 +227,7 @@ class Abs(Function):
 
     @staticmethod
     def forward(ctx, a):
-        ctx.save_for_backward(a)
+        ctx.saved = (a,)
         return np.abs(a)
 
     @staticmethod
@@ -239,7 +241,7 @@ class Tanh(Function):
     @staticmethod
     def forward(ctx, a):
         out = np.tanh(a)
-        ctx.save_for_backward(out)
+        ctx.saved = (out,)
         return out
 
     @staticmethod
@@ -257,10 +259,12 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, a):
-        # exp of a non-positive number only: no overflow for any a
-        e = np.exp(-np.abs(a))
-        out = np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(e.dtype, copy=False)
-        ctx.save_for_backward(out)
+        # 1 / (1 + exp(-a)): 4 passes over the data. Where exp(-a) overflows (a < -709
+        # in float64, < -88 in float32) it is inf and the result 0, which is σ(a)
+        # rounded to the dtype (PyTorch computes it the same way); no NaN, no warning.
+        with np.errstate(over="ignore"):
+            out = 1.0 / (1.0 + np.exp(-a))
+        ctx.saved = (out,)
         return out
 
     @staticmethod
@@ -277,7 +281,7 @@ class Relu(Function):
     @staticmethod
     def forward(ctx, a):
         mask = a > 0
-        ctx.save_for_backward(mask)
+        ctx.saved = (mask,)
         return a * mask
 
     @staticmethod
@@ -290,7 +294,7 @@ class Clip(Function):
 
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
-        ctx.save_for_backward(a)
+        ctx.saved = (a,)
         ctx.lo, ctx.hi = lo, hi
         return np.clip(a, lo, hi)
 
@@ -305,36 +309,36 @@ class Clip(Function):
         return grad * inside
 
 
-class Maximum(Function):
+class _Pick(Function):
+    """Elementwise max / min of two inputs: the gradient goes to the input picked;
+    where they tie, each gets half (as in PyTorch)."""
+
+    pick = None  # np.maximum or np.minimum
+    wins = None  # np.greater or np.less: where input a is the one picked
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        ctx.saved = (a, b)
+        return cls.pick(a, b)
+
+    @classmethod
+    def backward(cls, ctx, grad):
+        a, b = ctx.saved
+        wa = cls.wins(a, b) + 0.5 * (a == b)
+        need_a, need_b = ctx.needs_input_grad
+        return (grad * wa if need_a else None), (grad * (1 - wa) if need_b else None)
+
+
+class Maximum(_Pick):
     rule = "d max(a,b)/da = 1 where a > b, ½ where a = b"
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return np.maximum(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved
-        wa = (a > b) + 0.5 * (a == b)
-        need_a, need_b = ctx.needs_input_grad
-        return (grad * wa if need_a else None), (grad * (1 - wa) if need_b else None)
+    pick = staticmethod(np.maximum)
+    wins = staticmethod(np.greater)
 
 
-class Minimum(Function):
+class Minimum(_Pick):
     rule = "d min(a,b)/da = 1 where a < b, ½ where a = b"
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return np.minimum(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved
-        wa = (a < b) + 0.5 * (a == b)
-        need_a, need_b = ctx.needs_input_grad
-        return (grad * wa if need_a else None), (grad * (1 - wa) if need_b else None)
+    pick = staticmethod(np.minimum)
+    wins = staticmethod(np.less)
 
 
 class Where(Function):
@@ -343,7 +347,7 @@ class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
         cond = np.asarray(cond, dtype=bool)
-        ctx.save_for_backward(cond)
+        ctx.saved = (cond,)
         return np.where(cond, a, b)
 
     @staticmethod
@@ -400,7 +404,7 @@ class _Extremum(Function):
             raise ValueError(f"{cls.__name__.lower()}: reduction of an empty tensor "
                              f"of shape {np.shape(a)} has no identity")
         out = cls.reduce(a, axis=axis, keepdims=keepdims)
-        ctx.save_for_backward(a, out)
+        ctx.saved = (a, out)
         ctx.axis, ctx.keepdims = axis, keepdims
         return out
 
@@ -430,7 +434,7 @@ class Softmax(Function):
     def forward(ctx, a, axis=-1):
         z = np.exp(a - np.max(a, axis=axis, keepdims=True))
         out = z / np.sum(z, axis=axis, keepdims=True)
-        ctx.save_for_backward(out)
+        ctx.saved = (out,)
         ctx.axis = axis
         return out
 
@@ -447,7 +451,7 @@ class LogSoftmax(Function):
     def forward(ctx, a, axis=-1):
         shifted = a - np.max(a, axis=axis, keepdims=True)
         out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-        ctx.save_for_backward(out)
+        ctx.saved = (out,)
         ctx.axis = axis
         return out
 

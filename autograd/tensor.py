@@ -57,6 +57,7 @@ class Tensor:
     name = None
     _hooks = None
     _retains = False
+    _watched = False  # has hooks or retains its grad: one check in the backward loop
     __array_ufunc__ = None  # NumPy defers to our operators instead of unwrapping us
     __hash__ = object.__hash__  # by identity: tensors are graph nodes, == is elementwise
 
@@ -196,7 +197,7 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
-        self._retains = True
+        self._retains = self._watched = True
 
     def register_hook(self, hook) -> _HookHandle:
         """``hook(grad) -> new grad or None`` runs when this tensor's gradient is ready."""
@@ -204,6 +205,7 @@ class Tensor:
             raise RuntimeError("register_hook: this tensor does not require grad")
         if self._hooks is None:
             self._hooks = {}
+            self._watched = True
         hook_id = next(_hook_ids)
         self._hooks[hook_id] = hook
         return _HookHandle(self._hooks, hook_id)
@@ -363,5 +365,18 @@ from . import engine, ops  # noqa: E402  (ops and engine use Tensor; import afte
 # ``Op.apply(x)`` / ``Op.apply(x, y)`` unrolled (see function.py).
 from .function import _apply_1, _apply_2  # noqa: E402
 from .ops import (  # noqa: E402
-    Abs, Add, Div, Exp, Log, MatMul, Mul, Neg, Pow, Relu, Sigmoid, Sqrt, Sub, Tanh,
+    Abs,
+    Add,
+    Div,
+    Exp,
+    Log,
+    MatMul,
+    Mul,
+    Neg,
+    Pow,
+    Relu,
+    Sigmoid,
+    Sqrt,
+    Sub,
+    Tanh,
 )

@@ -1,1 +1,49 @@
+"""chainrule's neural-network library, built on ``autograd``'s public API only.
 
+    import nn
+    import nn.functional as F
+
+    nn.manual_seed(0)
+    model = nn.MLP([10, 5, 5, 1], activation="sigmoid", output_activation="sigmoid")
+    opt = nn.optim.SGD(model.parameters(), lr=0.5)
+    history = nn.fit(model, nn.BCELoss(), opt, train=(X, y), epochs=100)
+
+Names follow PyTorch: ``Module``, ``Parameter``, ``Sequential``, ``Linear``, ``MLP``,
+activation modules, ``Dropout``, losses in ``nn.functional`` and as ``...Loss``
+modules, optimisers in ``nn.optim``, initialisers in ``nn.init``. Datasets and splits
+live in ``nn.data``; ``fit`` / ``evaluate`` / ``predict`` in ``nn.training``;
+``save`` / ``load`` (``.npz``, never pickle) in ``nn.io``.
+"""
+
+from . import data, functional, init, optim
+from .functional import l2_penalty
+from .init import manual_seed
+from .io import LoadError, load, save
+from .layers import (
+    MLP,
+    Dropout,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .module import IncompatibleKeys, Module, Parameter, Sequential, StateDictError
+from .training import History, NaNLossError, accuracy, evaluate, fit, predict
+
+__all__ = [
+    "Module", "Parameter", "Sequential", "StateDictError", "IncompatibleKeys",
+    "Linear", "MLP", "Dropout", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Identity",
+    "Softmax", "LogSoftmax",
+    "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss", "l2_penalty",
+    "fit", "evaluate", "predict", "History", "NaNLossError", "accuracy",
+    "save", "load", "LoadError", "manual_seed",
+    "functional", "init", "optim", "data",
+]
+from .gradflow import GradFlowRecorder, grad_flow
+
+__all__ += ["GradFlowRecorder", "grad_flow"]

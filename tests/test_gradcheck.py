@@ -7,13 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
+from values import leaf
 
 import autograd as ag
-
-
-def leaf(data, name=None, dtype=np.float64):
-    return ag.Tensor(np.asarray(data, dtype=dtype), requires_grad=True, name=name)
-
 
 # ----------------------------------------------------------------- deliberately wrong ops
 

@@ -18,60 +18,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from values import (
+    broadcast_pairs,
+    distinct,
+    leaf,
+    nonscalar_shapes,
+    nonzero,
+    normal,
+    off_grid,
+    positive,
+    seeds,
+    shapes,
+)
 
 import autograd as ag
 
 SETTINGS = settings(max_examples=30, deadline=None)
 
-seeds = st.integers(0, 2**32 - 1)
-shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
-nonscalar_shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)
-
-# pairs that must broadcast, drawn, plus the classic ones named explicitly
-broadcast_pairs = st.one_of(
-    hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4).map(
-        lambda bs: bs.input_shapes
-    ),
-    st.sampled_from([((3, 1), (1, 4)), ((5,), (2, 5)), ((), (3, 4)), ((3, 4), ()),
-                     ((2, 1, 3), (4, 1)), ((4, 1), (4, 3))]),
-)
-
-
-# ----------------------------------------------------------------- value makers
-
-
-def normal(rng, shape):
-    return rng.standard_normal(shape)
-
-
-def positive(rng, shape):
-    return rng.uniform(0.5, 2.0, shape)
-
-
-def nonzero(rng, shape):
-    """Magnitude in [0.3, 2], random sign: away from the kink of abs/relu and poles."""
-    return rng.choice([-1.0, 1.0], shape) * rng.uniform(0.3, 2.0, shape)
-
-
-def distinct(rng, shape):
-    """All values at least 4/size apart: no ties for max/min, even under eps."""
-    n = int(np.prod(shape, dtype=int))
-    grid = np.linspace(-2.0, 2.0, max(n, 2))[:n]
-    step = 4.0 / max(n - 1, 1)
-    vals = rng.permutation(grid) + rng.uniform(-step / 4, step / 4, n)
-    return vals.reshape(shape)
-
-
-def off_grid(rng, shape, offset):
-    """k/2 + offset + jitter: two arrays with offsets 0.1 and 0.35 never come within
-    0.15 of each other (no ties for maximum/minimum), and none of them lies within
-    0.15 of a multiple of 1/2 (clip bounds) when offset is 0.25."""
-    k = rng.integers(-4, 5, shape)
-    return k / 2 + offset + rng.uniform(-0.05, 0.05, shape)
-
-
-def leaf(a, name=None):
-    return ag.Tensor(np.asarray(a, dtype=np.float64), requires_grad=True, name=name)
 
 
 def check(fn, *arrays, seed=0):

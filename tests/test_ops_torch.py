@@ -13,6 +13,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from values import (
+    broadcast_pairs,
+    distinct,
+    nonscalar_shapes,
+    nonzero,
+    normal,
+    off_grid,
+    positive,
+    seeds,
+    shapes,
+)
 
 import autograd as ag
 
@@ -20,38 +31,6 @@ torch = pytest.importorskip("torch")
 
 SETTINGS = settings(max_examples=25, deadline=None)
 TOL = dict(rtol=1e-10, atol=1e-10)
-
-seeds = st.integers(0, 2**32 - 1)
-shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
-nonscalar_shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)
-broadcast_pairs = st.one_of(
-    hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4).map(
-        lambda bs: bs.input_shapes
-    ),
-    st.sampled_from([((3, 1), (1, 4)), ((5,), (2, 5)), ((), (3, 4)), ((3, 4), ())]),
-)
-
-
-def normal(rng, shape):
-    return rng.standard_normal(shape)
-
-
-def positive(rng, shape):
-    return rng.uniform(0.5, 2.0, shape)
-
-
-def nonzero(rng, shape):
-    return rng.choice([-1.0, 1.0], shape) * rng.uniform(0.3, 2.0, shape)
-
-
-def distinct(rng, shape):
-    n = int(np.prod(shape, dtype=int))
-    return (rng.permutation(n) + rng.uniform(0.0, 0.5, n)).reshape(shape) - n / 2
-
-
-def off_grid(rng, shape, offset):
-    return rng.integers(-4, 5, shape) / 2 + offset + rng.uniform(-0.05, 0.05, shape)
-
 
 def compare(ag_fn, torch_fn, *arrays, seed=0):
     """Same inputs, same upstream gradient: outputs and input gradients must agree."""

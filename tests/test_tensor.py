@@ -6,13 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
+from values import leaf
 
 import autograd as ag
-
-
-def leaf(data, dtype=np.float64):
-    return ag.Tensor(np.asarray(data, dtype=dtype), requires_grad=True)
-
 
 # ----------------------------------------------------------------- construction
 
@@ -125,7 +121,7 @@ def test_float32_preserved_through_every_op(name):
     rng = np.random.default_rng(0)
     xd = rng.uniform(0.5, 1.5, (2, 3)).astype(np.float32)
     wd = rng.uniform(0.5, 1.5, (3, 2)).astype(np.float32)
-    x, w = leaf(xd, np.float32), leaf(wd, np.float32)
+    x, w = leaf(xd, dtype=np.float32), leaf(wd, dtype=np.float32)
     out = fn(x, w)
     assert out.dtype == np.float32, f"{name}: output is {out.dtype}"
     # the same computation in float64 agrees to float32 precision
@@ -139,7 +135,7 @@ def test_float32_preserved_through_every_op(name):
 
 
 def test_float32_gradient_seed_and_mixed_precision():
-    x = leaf([1.0, 2.0], np.float32)
+    x = leaf([1.0, 2.0], dtype=np.float32)
     y = x * 2.0
     y.backward(np.ones(2))  # a float64 seed does not turn the gradient into float64
     assert x.grad.dtype == np.float32
@@ -337,7 +333,7 @@ def test_maximum_minimum_ties_split_half(fn):
 @pytest.mark.parametrize("name", ["sigmoid", "softmax", "log_softmax"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_stable_at_extreme_logits(name, dtype):
-    x = leaf([[-800.0, 800.0, 0.0], [800.0, 800.0, -800.0]], dtype)
+    x = leaf([[-800.0, 800.0, 0.0], [800.0, 800.0, -800.0]], dtype=dtype)
     # overflow, division by zero and invalid operations are errors here; underflow of
     # exp(-1600) to 0 is the correct rounding and stays allowed
     with warnings.catch_warnings(), np.errstate(all="raise", under="ignore"):

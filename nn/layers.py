@@ -1,0 +1,184 @@
+"""Layers: ``Linear``, ``MLP``, ``Dropout`` and the activation modules."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+
+import autograd as ag
+
+from . import functional as F
+from . import init
+from .module import Module, Parameter, Sequential
+
+__all__ = ["Linear", "MLP", "Dropout", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Identity",
+           "Softmax", "LogSoftmax"]
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias``: a fully connected layer, in PyTorch's layout.
+
+    ``weight`` has shape (out_features, in_features), ``bias`` shape (out_features,).
+    Both start like PyTorch's: U(-1/√in_features, 1/√in_features) (kaiming_uniform with
+    a=√5 for the weight). ``dtype``: the parameters' float dtype (default: autograd's
+    default, float64). ``rng``: a Generator or seed (default: ``nn.manual_seed``'s).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None,
+                 rng=None):
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"Linear: sizes must be positive, got in_features={in_features}, "
+                             f"out_features={out_features}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        dtype = np.dtype(dtype or ag.get_default_dtype())
+        rng = init.get_rng(rng)
+        w = np.empty((self.out_features, self.in_features))
+        init.kaiming_uniform_(w, a=math.sqrt(5), rng=rng)
+        self.weight = Parameter(w, dtype=dtype)
+        if bias:
+            bound = 1.0 / math.sqrt(self.in_features)
+            self.bias = Parameter(rng.uniform(-bound, bound, self.out_features), dtype=dtype)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        if not isinstance(x, ag.Tensor) or x.shape[-1:] != (self.in_features,):
+            return F.linear(x, self.weight, self.bias)  # converts, or explains the shapes
+        return F.LinearFunction.apply(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class ReLU(Module):
+    """max(x, 0)."""
+
+    def forward(self, x):
+        return x.relu()
+
+
+class Sigmoid(Module):
+    """1 / (1 + exp(-x))."""
+
+    def forward(self, x):
+        return x.sigmoid()
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return x.tanh()
+
+
+class LeakyReLU(Module):
+    """x for x > 0, ``negative_slope``·x otherwise."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+
+class Softmax(Module):
+    def __init__(self, axis: int = -1):
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x):
+        return x.softmax(axis=self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class LogSoftmax(Softmax):
+    def forward(self, x):
+        return x.log_softmax(axis=self.axis)
+
+
+class Dropout(Module):
+    """Inverted dropout: in training mode, zero each input with probability ``p`` and
+    scale the survivors by 1/(1-p); in eval mode (``model.eval()``), the identity."""
+
+    def __init__(self, p: float = 0.5, rng=None):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
+        self.p = float(p)
+        self.rng = rng if rng is None else init.get_rng(rng)
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training, rng=self.rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+_ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "leaky_relu": LeakyReLU,
+                "identity": Identity, "linear": Identity}
+
+
+def _activation(spec, what: str) -> Module:
+    """A fresh activation module from a name, a Module (copied) or a Module class."""
+    if isinstance(spec, str):
+        try:
+            return _ACTIVATIONS[spec.lower()]()
+        except KeyError:
+            raise ValueError(f"MLP: unknown {what} {spec!r}; expected one of "
+                             f"{sorted(_ACTIVATIONS)} or an nn.Module") from None
+    if isinstance(spec, Module):
+        return copy.deepcopy(spec)
+    if isinstance(spec, type) and issubclass(spec, Module):
+        return spec()
+    raise TypeError(f"MLP: {what} must be a name like 'relu', an nn.Module or a Module "
+                    f"class, got {spec!r}")
+
+
+class MLP(Module):
+    """A multilayer perceptron: Linear layers with an activation between them.
+
+    ``MLP([10, 5, 5, 1], activation="sigmoid")`` is 10 inputs → 5 → 5 → 1 output:
+    Linear(10,5), Sigmoid, Linear(5,5), Sigmoid, Linear(5,1), all in ``self.layers``
+    (a Sequential, so weights are named ``layers.0.weight`` ...). The last layer is
+    linear unless ``output_activation`` is given (e.g. "sigmoid" to output probabilities
+    for ``BCELoss``). ``dropout`` > 0 adds a Dropout after every hidden activation.
+    ``activation`` is "relu", "tanh", "sigmoid", "leaky_relu", a Module (copied for each
+    layer) or a Module class.
+    """
+
+    def __init__(self, sizes, activation="relu", dropout: float = 0.0,
+                 output_activation=None, bias: bool = True, dtype=None, rng=None):
+        super().__init__()
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2:
+            raise ValueError(f"MLP: sizes needs at least an input and an output size, got "
+                             f"{sizes}")
+        drop_rng = None if rng is None else init.get_rng(rng)  # None: the default at call time
+        rng = drop_rng or init.get_rng(None)
+        self.sizes = sizes
+        layers = []
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(Linear(n_in, n_out, bias=bias, dtype=dtype, rng=rng))
+            if i < len(sizes) - 2:
+                layers.append(_activation(activation, "activation"))
+                if dropout > 0:
+                    layers.append(Dropout(dropout, rng=drop_rng))
+        if output_activation is not None:
+            layers.append(_activation(output_activation, "output_activation"))
+        self.layers = Sequential(*layers)
+
+    def forward(self, x):
+        return self.layers(x)

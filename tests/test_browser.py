@@ -1,0 +1,116 @@
+"""The step-through HTML page in real headless Chromium (driven by playwright).
+
+Outside CI the test skips when chromium, playwright or Graphviz's dot is missing; with
+the ``CI`` environment variable set it fails instead, so CI cannot pass without it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import autograd as ag
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "python playwright"
+    if not os.path.exists(CHROMIUM):
+        return CHROMIUM
+    if shutil.which("dot") is None:
+        return "graphviz dot"
+    return None
+
+
+@pytest.fixture(scope="module")
+def page_file(tmp_path_factory):
+    missing = _missing()
+    if missing:
+        if _in_ci():
+            pytest.fail(f"CI is set but {missing} is missing: the browser test must run")
+        pytest.skip(f"{missing} not installed")
+    x = ag.Tensor([1.0, -2.0], name="x")
+    w = ag.Tensor([0.5, 0.25], requires_grad=True, name="w")
+    b = ag.Tensor(0.1, requires_grad=True, name="b")
+    loss = ((x * w).sum() + b).tanh()
+    trace = ag.trace_backward(loss)
+    return trace, trace.to_html(tmp_path_factory.mktemp("html") / "backprop.html")
+
+
+def _png_pixels(png: bytes) -> np.ndarray:
+    """Decode a screenshot to an (h, w, 3) array of 0..255 values."""
+    import matplotlib.image as mpimg
+
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    img = mpimg.imread(io.BytesIO(png), format="png")
+    return np.round(img[..., :3] * 255).astype(np.int32)
+
+
+def _current_node(page) -> str:
+    return page.eval_on_selector("#figure g.current title", "e => e.textContent")
+
+
+def test_previous_next_and_arrow_keys_in_chromium(page_file):
+    from playwright.sync_api import sync_playwright
+
+    trace, path = page_file
+    n = len(trace) - 1
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto("file://" + os.path.abspath(path))
+            label = page.locator("#label")
+            assert label.inner_text() == f"Step 0 of {n}"
+            assert page.get_by_role("button", name="Previous").is_disabled()
+            node0 = _current_node(page)
+            assert node0 == trace.model.ids[trace.root]  # step 0: the output is current
+
+            page.get_by_role("button", name="Next").click()
+            assert label.inner_text() == f"Step 1 of {n}"
+            node1 = _current_node(page)
+            assert node1 != node0
+            assert "local rule" in page.inner_text("#panel").lower()
+
+            page.get_by_role("button", name="Next").click()
+            assert label.inner_text() == f"Step 2 of {n}"
+            assert _current_node(page) not in (node0, node1)
+
+            page.keyboard.press("ArrowLeft")
+            assert label.inner_text() == f"Step 1 of {n}"
+            assert _current_node(page) == node1
+            page.keyboard.press("ArrowRight")
+            page.keyboard.press("End")
+            assert label.inner_text() == f"Step {n} of {n}"
+            assert page.get_by_role("button", name="Next").is_disabled()
+            page.keyboard.press("Home")
+            page.keyboard.press("ArrowRight")
+            assert label.inner_text() == f"Step 1 of {n}"
+
+            shot = page.screenshot()
+            assert not errors, errors
+        finally:
+            browser.close()
+    pixels = _png_pixels(shot)
+    assert pixels.shape[:2] == (800, 1280)
+    assert pixels.std() > 10  # not blank
+    # the gold highlight of the current node is on screen
+    gold = (abs(pixels[..., 0] - 0xF2) < 12) & (abs(pixels[..., 1] - 0xA9) < 12) & (
+        pixels[..., 2] < 40)
+    assert gold.sum() > 50

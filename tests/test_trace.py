@@ -1,0 +1,207 @@
+"""trace_backward: the recorded steps are the engine's own, frames, widget and HTML."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+import autograd as ag
+from autograd.engine import backward_steps
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None and not _in_ci(),
+    reason="Graphviz `dot` not installed (apt-get install graphviz)",
+)
+
+
+# Each builder makes a fresh graph from the same numbers: (leaves, root).
+def _mlp(seed=0):
+    rng = np.random.default_rng(seed)
+    x = ag.Tensor(rng.normal(size=(4, 3)), name="x")
+    w1 = ag.Tensor(rng.normal(size=(3, 5)), requires_grad=True, name="w1")
+    b1 = ag.Tensor(rng.normal(size=5), requires_grad=True, name="b1")
+    w2 = ag.Tensor(rng.normal(size=(5, 1)), requires_grad=True, name="w2")
+    y = ag.Tensor((rng.random((4, 1)) > 0.5).astype(float), name="y")
+    p = ((x @ w1 + b1).tanh() @ w2).sigmoid()
+    loss = -(y * p.log() + (1 - y) * (1 - p).log()).mean()
+    return [w1, b1, w2], loss
+
+
+def _reuse(seed=0):
+    a = ag.Tensor([1.5, -2.0, 0.5], requires_grad=True, name="a")
+    b = ag.Tensor([[2.0], [3.0]], requires_grad=True, name="b")
+    c = a * a + a * b  # a used three times, b broadcast
+    return [a, b], (c.exp() / (1 + c * c)).sum()
+
+
+def _scalar(seed=0):
+    x = ag.Tensor(2.0, requires_grad=True, name="x")
+    y = ag.Tensor(-3.0, requires_grad=True, name="y")
+    return [x, y], (x * y + x**2) / y
+
+
+@pytest.mark.parametrize("build", [_mlp, _reuse, _scalar])
+def test_leaf_grads_equal_plain_backward(build):
+    leaves_ref, root_ref = build()
+    root_ref.backward()
+    leaves, root = build()
+    trace = ag.trace_backward(root)
+    for ref, got in zip(leaves_ref, leaves):
+        np.testing.assert_array_equal(got.grad, ref.grad)
+    # and the last step lists exactly those gradients
+    assert trace[-1].kind == "done"
+    assert "backward finished" in trace[-1].describe()
+
+
+@pytest.mark.parametrize("build", [_mlp, _reuse])
+def test_steps_are_the_engine_steps(build):
+    _, root_ref = build()
+    engine = list(backward_steps(root_ref))
+    _, root = build()
+    trace = ag.trace_backward(root)
+    assert len(trace) == len(engine) + 2  # + the forward frame + the final frame
+    assert trace[0].kind == "forward"
+    np.testing.assert_array_equal(trace[0].grad, np.ones(()))  # seed dL/dL = 1
+    for step, ref in zip(trace.steps[1:-1], engine):
+        assert (step.kind == "leaf") == (ref.node.grad_fn is None)
+        np.testing.assert_array_equal(step.grad, ref.grad)
+        assert len(step.sent) == len(ref.sent)
+        for (_, _, g), (_, g_ref) in zip(step.sent, ref.sent):
+            np.testing.assert_array_equal(g, g_ref)
+        if step.kind == "op":
+            assert step.rule == type(ref.node.grad_fn).rule
+            assert step.expression.startswith(step.label + " = ")
+
+
+def test_rules_chain_rule_text_and_accumulation():
+    w = ag.Tensor([0.5, -1.0], requires_grad=True, name="w")
+    loss = (w * w).sum()
+    trace = ag.trace_backward(loss)
+    assert len(trace) == 5  # forward, Σ, ×, w (leaf), done
+    assert trace[1].op == "Sum" and trace[1].rule == "d(Σa)/da_i = 1"
+    assert trace[2].op == "Mul" and trace[2].rule == "d(a*b)/da = b,  d(a*b)/db = a"
+    assert trace[2].expression == "v1 = w * w"
+    text = trace[2].describe()
+    assert "dL/dw += dL/dv1 · ∂v1/∂w" in text
+    # after the × step w has received both contributions: 2w
+    np.testing.assert_allclose(trace[2].accumulated["w"], [1.0, -2.0])
+    np.testing.assert_allclose(trace[1].accumulated["v1"], [1.0, 1.0])
+    assert "w" not in trace[1].accumulated
+    assert trace[3].kind == "leaf" and trace[3].label == "w"
+
+
+def test_grad_of_intermediate_equals_retain_grad():
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=(3, 2))
+
+    def build():
+        a = ag.Tensor(data, requires_grad=True, name="a")
+        h = (a * 3.0).tanh()
+        return h, (h @ np.ones((2, 1))).sum()
+
+    h_ref, root_ref = build()
+    h_ref.retain_grad()
+    root_ref.backward()
+    h, root = build()
+    trace = ag.trace_backward(root)
+    np.testing.assert_array_equal(trace.grad(h), h_ref.grad)
+    with pytest.raises(KeyError):
+        trace.grad(ag.Tensor(1.0))
+
+
+def test_retain_graph_and_gradient_argument():
+    x = ag.Tensor([1.0, 2.0], requires_grad=True, name="x")
+    y = x * x
+    ag.trace_backward(y, gradient=np.array([1.0, 0.5]), retain_graph=True)
+    np.testing.assert_allclose(x.grad, [2.0, 2.0])
+    trace = ag.trace_backward(y, gradient=np.array([1.0, 0.5]))
+    np.testing.assert_allclose(x.grad, [4.0, 4.0])  # accumulates like backward()
+    np.testing.assert_allclose(trace[0].grad, [1.0, 0.5])
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        ag.trace_backward(y, gradient=np.ones(2))
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        ag.trace_backward(ag.Tensor([1.0]))
+
+
+def test_frames_highlight_the_current_node_and_sent_edges():
+    _, loss = _mlp()
+    trace = ag.trace_backward(loss)
+    for i in range(len(trace)):
+        src = trace.draw(i).source
+        current = re.findall(r"^\s*(\w+) \[.*class=\"[^\"]*current", src, flags=re.M)
+        step = trace[i]
+        if step.kind == "op":
+            tid = trace.model.ids[step.tensor]
+            assert tid in current and trace.model.op_of[tid] in current
+            assert src.count('class="edge hot"') == len(step.sent) + 1
+            assert src.count("tooltip=\"sent in this step: ") == len(step.sent)
+        elif step.kind == "leaf":
+            assert current == [trace.model.ids[step.tensor]]
+        elif step.kind == "done":
+            assert len(current) == 3  # the three parameters
+        assert f"Step {i} of {len(trace) - 1}" in src
+    # pending gradients are '?' at the start; none are left at the end
+    assert "grad&#160;?" in trace.draw(0).source
+    assert "grad&#160;?" not in trace.draw(-1).source
+
+
+@needs_dot
+def test_every_frame_has_the_same_layout():
+    _, loss = _mlp()
+    trace = ag.trace_backward(loss)
+
+    def positions(i):
+        plain = trace.draw(i, caption=False).pipe(format="plain", encoding="utf-8")
+        return [ln.split()[:6] for ln in plain.splitlines() if ln.startswith("node ")]
+
+    first = positions(0)
+    assert len(first) > 20
+    for i in range(1, len(trace)):
+        assert positions(i) == first, f"frame {i} moved"
+
+
+@needs_dot
+def test_html_page_is_self_contained(tmp_path):
+    _, loss = _reuse()
+    trace = ag.trace_backward(loss)
+    path = trace.to_html(tmp_path / "out" / "backprop.html")
+    page = open(path, encoding="utf-8").read()
+    n = len(trace) - 1
+    assert page.startswith("<!DOCTYPE html>")
+    assert ">Previous</button>" in page and ">Next</button>" in page
+    assert f"Step 0 of {n}" in page and "ArrowLeft" in page and "ArrowRight" in page
+    assert re.search(r'<div id="figure"><svg', page)  # the first frame inline ...
+    frames = re.search(r"const frames = (\[.*?\]);\n", page, flags=re.S).group(1)
+    assert frames.count("<svg") == n + 1  # ... and every frame in the script
+    # no network: no external scripts, styles, images or fonts
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)
+    assert "@import" not in page and "url(" not in page
+    assert "d(a*b)/da = b" in page  # the local rule is in the side panel
+
+
+@needs_dot
+def test_widget_steps_through_frames():
+    pytest.importorskip("ipywidgets")
+    _, loss = _scalar()
+    trace = ag.trace_backward(loss)
+    w = trace.widget()
+    controls, body = w.children
+    prev, nxt, slider, label = controls.children
+    fig, panel = body.children
+    assert (prev.description, nxt.description) == ("Previous", "Next")
+    assert label.value == f"Step 0 of {len(trace) - 1}" and prev.disabled
+    first = fig.value
+    nxt.click()
+    assert slider.value == 1 and label.value.startswith("Step 1 of")
+    assert fig.value != first and "local rule" in panel.value
+    prev.click()
+    assert slider.value == 0 and fig.value == first

@@ -1,0 +1,58 @@
+"""Shared test inputs: hypothesis shape strategies and value makers that keep
+values away from kinks, poles and ties, so a gradient test fails only for a real bug."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import autograd as ag
+
+seeds = st.integers(0, 2**32 - 1)
+shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
+nonscalar_shapes = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)
+
+# pairs that must broadcast, drawn, plus the classic ones named explicitly
+broadcast_pairs = st.one_of(
+    hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=4).map(
+        lambda bs: bs.input_shapes
+    ),
+    st.sampled_from([((3, 1), (1, 4)), ((5,), (2, 5)), ((), (3, 4)), ((3, 4), ()),
+                     ((2, 1, 3), (4, 1)), ((4, 1), (4, 3))]),
+)
+
+
+def normal(rng, shape):
+    return rng.standard_normal(shape)
+
+
+def positive(rng, shape):
+    return rng.uniform(0.5, 2.0, shape)
+
+
+def nonzero(rng, shape):
+    """Magnitude in [0.3, 2], random sign: away from the kink of abs/relu and poles."""
+    return rng.choice([-1.0, 1.0], shape) * rng.uniform(0.3, 2.0, shape)
+
+
+def distinct(rng, shape):
+    """All values at least 4/size apart: no ties for max/min, even under eps."""
+    n = int(np.prod(shape, dtype=int))
+    grid = np.linspace(-2.0, 2.0, max(n, 2))[:n]
+    step = 4.0 / max(n - 1, 1)
+    vals = rng.permutation(grid) + rng.uniform(-step / 4, step / 4, n)
+    return vals.reshape(shape)
+
+
+def off_grid(rng, shape, offset):
+    """k/2 + offset + jitter: two arrays with offsets 0.1 and 0.35 never come within
+    0.15 of each other (no ties for maximum/minimum), and none of them lies within
+    0.15 of a multiple of 1/2 (clip bounds) when offset is 0.25."""
+    k = rng.integers(-4, 5, shape)
+    return k / 2 + offset + rng.uniform(-0.05, 0.05, shape)
+
+
+def leaf(data, name=None, dtype=np.float64):
+    """A leaf tensor that requires grad."""
+    return ag.Tensor(np.asarray(data, dtype=dtype), requires_grad=True, name=name)
