@@ -23,10 +23,10 @@ Everything here uses the public API only: ``model.named_parameters()``, ``.grad`
 from __future__ import annotations
 
 import math
-import os
-import sys
 
 import numpy as np
+
+from .training import _pyplot
 
 __all__ = ["grad_flow", "GradFlowRecorder", "vanishing_gradients_example", "grad_stats"]
 
@@ -35,19 +35,6 @@ _MAX = "#0B2F6B"      # max |grad|
 _RATIO = "#3E9A45"    # grad : data
 _FLAG = "#D62728"     # zero / missing / NaN
 _GUIDE = 1e-3         # update : data rule of thumb
-
-
-def _pyplot():
-    """matplotlib.pyplot, on the Agg backend when there is no display to draw on."""
-    import matplotlib
-
-    if ("matplotlib.pyplot" not in sys.modules and "MPLBACKEND" not in os.environ
-            and "ipykernel" not in sys.modules and sys.platform.startswith("linux")
-            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 # --------------------------------------------------------------------------- statistics

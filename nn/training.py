@@ -25,8 +25,6 @@ Callbacks are any objects with some of these methods (all optional)::
 from __future__ import annotations
 
 import math
-import os
-import sys
 
 import numpy as np
 
@@ -118,13 +116,8 @@ def _resolve_metrics(metrics, loss_fn) -> dict:
 
 
 def _pyplot():
-    """matplotlib.pyplot, on the Agg backend when there is no display to draw on."""
-    import matplotlib
-
-    if ("matplotlib.pyplot" not in sys.modules and "MPLBACKEND" not in os.environ
-            and "ipykernel" not in sys.modules and sys.platform.startswith("linux")
-            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
-        matplotlib.use("Agg")
+    """matplotlib.pyplot, imported on first use (matplotlib is an optional extra; with
+    no display it picks its non-interactive Agg backend by itself)."""
     import matplotlib.pyplot as plt
 
     return plt

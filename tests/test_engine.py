@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from values import leaf
+from values import cube_function, leaf
 
 import autograd as ag
 
@@ -494,16 +494,7 @@ def test_grad_requires_single_value():
 # ----------------------------------------------------------------- custom Functions
 
 
-class Cube(ag.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return 3 * x**2 * grad
+Cube = cube_function()
 
 
 class Recorder(ag.Function):

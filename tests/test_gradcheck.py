@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from values import leaf
+from values import cube_function, leaf
 
 import autograd as ag
 
@@ -33,30 +33,8 @@ def square_off_at(index, factor):
     return BadSquare
 
 
-class WrongCube(ag.Function):
-    """x**3 with the derivative 2x**2 instead of 3x**2 everywhere."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return 2 * x**2 * grad
-
-
-class GoodCube(ag.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved
-        return 3 * x**2 * grad
+WrongCube = cube_function(2.0)  # 2x**2 instead of 3x**2 everywhere
+GoodCube = cube_function(3.0)
 
 
 class ReluOneAtZero(ag.Function):

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from values import (
+    MATMUL_SHAPES,
     broadcast_pairs,
     distinct,
     leaf,
@@ -135,19 +136,6 @@ def test_where_with_tensor_condition_and_scalar_branch():
 
 # ----------------------------------------------------------------- matmul
 
-MATMUL_SHAPES = [
-    ((4,), (4,)),
-    ((4,), (4, 3)),
-    ((3, 4), (4,)),
-    ((3, 4), (4, 5)),
-    ((2, 3, 4), (4, 5)),
-    ((4, 5), (2, 5, 3)),
-    ((2, 3, 4), (2, 4, 5)),
-    ((2, 1, 3, 4), (5, 4, 2)),
-    ((4,), (2, 4, 3)),
-    ((2, 3, 4), (4,)),
-    ((1, 1), (1, 1)),
-]
 
 
 @pytest.mark.parametrize("sa,sb", MATMUL_SHAPES, ids=str)

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from values import (
+    MATMUL_SHAPES,
     broadcast_pairs,
     distinct,
     nonscalar_shapes,
@@ -130,18 +131,6 @@ def test_maximum_minimum_ties_match_torch(which):
 
 # ----------------------------------------------------------------- matmul
 
-MATMUL_SHAPES = [
-    ((4,), (4,)),
-    ((4,), (4, 3)),
-    ((3, 4), (4,)),
-    ((3, 4), (4, 5)),
-    ((2, 3, 4), (4, 5)),
-    ((4, 5), (2, 5, 3)),
-    ((2, 3, 4), (2, 4, 5)),
-    ((2, 1, 3, 4), (5, 4, 2)),
-    ((4,), (2, 4, 3)),
-    ((2, 3, 4), (4,)),
-]
 
 
 @pytest.mark.parametrize("sa,sb", MATMUL_SHAPES, ids=str)

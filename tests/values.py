@@ -56,3 +56,38 @@ def off_grid(rng, shape, offset):
 def leaf(data, name=None, dtype=np.float64):
     """A leaf tensor that requires grad."""
     return ag.Tensor(np.asarray(data, dtype=dtype), requires_grad=True, name=name)
+
+
+# matmul operand shapes covering NumPy's rules: 1-D on either side, batches, broadcast
+MATMUL_SHAPES = [
+    ((4,), (4,)),
+    ((4,), (4, 3)),
+    ((3, 4), (4,)),
+    ((3, 4), (4, 5)),
+    ((2, 3, 4), (4, 5)),
+    ((4, 5), (2, 5, 3)),
+    ((2, 3, 4), (2, 4, 5)),
+    ((2, 1, 3, 4), (5, 4, 2)),
+    ((4,), (2, 4, 3)),
+    ((2, 3, 4), (4,)),
+    ((1, 1), (1, 1)),
+]
+
+
+def cube_function(slope: float = 3.0):
+    """A custom op computing x**3 whose backward claims d/dx = slope * x**2
+    (right for slope 3, wrong everywhere otherwise)."""
+
+    class Cube(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**3
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved
+            return slope * x**2 * grad
+
+    Cube.__name__ = "Cube" if slope == 3.0 else f"WrongCube{slope:g}"
+    return Cube
