@@ -42,7 +42,10 @@ bench: $(VENV)/.stamp-bench
 lint: $(VENV)/.stamp-lint
 	$(PY) -m ruff check autograd nn tests bench
 
+# JupyterLab on the guided tour (notebooks/); its graphs need Graphviz's `dot`
 lab: $(VENV)/.stamp-lab
+	@command -v dot >/dev/null 2>&1 || echo "note: Graphviz's dot is missing, so graphs \
+will not render: sudo apt-get install graphviz (or make system-deps)"
 	$(VENV)/bin/jupyter lab notebooks/
 
 clean:
