@@ -14,6 +14,7 @@ anomaly mode read the very same steps.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from heapq import heappop, heappush, heappushpop
 from typing import NamedTuple
@@ -127,10 +128,36 @@ def _watch(node, g):
     return g
 
 
+def _references_when_alone() -> int:
+    """What ``sys.getrefcount`` reports for an array held only by a caller's local
+    variable and passed on as an argument: the count ``_store_grad`` sees for a
+    gradient that nothing outside the backward loop refers to."""
+    if not hasattr(sys, "getrefcount"):  # not CPython: always copy
+        return 0
+
+    def probe(a):
+        return sys.getrefcount(a)
+
+    a = np.empty(1)
+    return probe(a)
+
+
+_ALONE = _references_when_alone()
+
+
 def _store_grad(node, g):
-    """Accumulate into ``node.grad`` (an array the node owns, in the node's dtype)."""
+    """Accumulate into ``node.grad``, an array the node owns, in the node's dtype.
+
+    A first gradient that nothing else refers to (not a view, not an array an op, a
+    hook, another tensor or a recorded step still holds) is taken as it is; any
+    other is copied, so that changing ``.grad`` in place never changes anything else.
+    """
     if node.grad is None:
-        node.grad = np.array(g, dtype=node._data.dtype)
+        if (type(g) is np.ndarray and g.base is None and g.dtype is node._data.dtype
+                and sys.getrefcount(g) <= _ALONE):
+            node.grad = g
+        else:
+            node.grad = np.array(g, dtype=node._data.dtype)
     else:
         node.grad = node.grad + g
 
@@ -208,6 +235,7 @@ def backward_steps(root, gradient=None, retain_graph: bool = False):
                 ctx.saved = ()
                 ctx._released = True
             yield _new_step(BackwardStep, (node, g, sent))
+            out = sent = gp = None  # hold no gradient beyond its step (see _store_grad)
         if nxt is not None:
             if heap and heap[0][0] < -nxt._seq:  # a newer node waits: it goes first
                 grads[nxt] = nxt_g

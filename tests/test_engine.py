@@ -607,3 +607,69 @@ def test_unbroadcast():
     np.testing.assert_array_equal(ag.unbroadcast(g, (3, 1)), g.sum(axis=(0, 2))[:, None])
     np.testing.assert_array_equal(ag.unbroadcast(g, (1, 1, 1)), g.sum(keepdims=True))
     assert ag.unbroadcast(g, ()) == g.sum()
+
+
+# ----------------------------------------------------------------- owning .grad
+
+
+def test_leaf_grads_never_alias_each_other_or_what_backward_saw():
+    """.grad may be changed in place (clipping, optimisers): that must change nothing
+    else, however the gradient reached the leaf."""
+    x, y = leaf(np.ones(3)), leaf(np.ones(3))
+    (x + y).sum().backward()  # Add sends one array to both inputs
+    assert not np.shares_memory(x.grad, y.grad)
+    x.grad *= 0
+    np.testing.assert_array_equal(y.grad, np.ones(3))
+
+    kept = []
+    z = leaf(np.ones(3))
+    z.register_hook(lambda g: kept.append(g))
+    (z * 2).sum().backward()
+    z.grad *= 0
+    np.testing.assert_array_equal(kept[0], np.full(3, 2.0))
+
+    steps = list(ag.backward_steps((z * 3).sum()))
+    z.grad *= 0
+    np.testing.assert_array_equal(steps[-1].grad, np.full(3, 3.0))
+
+
+def test_a_gradient_an_op_still_saves_is_copied():
+    class Triple(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(np.full(x.shape, 3.0))
+            return x * 3
+
+        @staticmethod
+        def backward(ctx, grad):
+            return ctx.saved[0]  # the saved array itself
+
+    q = leaf(np.ones(2))
+    out = Triple.apply(q)
+    out.backward(np.ones(2), retain_graph=True)
+    q.grad *= 0
+    q.zero_grad()
+    out.backward(np.ones(2))
+    np.testing.assert_array_equal(q.grad, [3.0, 3.0])
+
+
+def test_a_fresh_gradient_is_taken_without_a_copy():
+    """The engine takes a first gradient that nothing else holds instead of copying
+    it (as PyTorch does): the array backward made becomes .grad itself."""
+    made = []
+
+    class Double(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            g = grad * 2
+            made.append(id(g))  # its identity only: a reference would force a copy
+            return g
+
+    w = leaf(np.ones((4, 3)))
+    Double.apply(w).backward(np.ones((4, 3)))
+    assert id(w.grad) == made[0]
+    np.testing.assert_array_equal(w.grad, np.full((4, 3), 2.0))
