@@ -67,6 +67,7 @@ PALETTE = {
 
 _FONT = "Helvetica"
 _MONO = "Courier"
+_MONO_ADVANCE = 0.6 * 9  # points per character of the 9 pt monospace rows in boxes
 
 _SYMBOLS = {
     "Add": "+", "Sub": "−", "Mul": "×", "Div": "÷", "Neg": "−x", "Pow": "^",
@@ -576,9 +577,28 @@ def _mono_block(prefix: str, lines: list, pad=None) -> str:
         lines += [""] * (n_lines - len(lines))
         lines = [ln.ljust(width) for ln in lines]
     indent = " " * len(prefix)
-    # a trailing space: viewers' monospace fonts may run a little wider than Graphviz thinks
-    out = [escape(prefix + lines[0] + " ")] + [escape(indent + ln + " ") for ln in lines[1:]]
+    out = [escape(prefix + lines[0])] + [escape(indent + ln) for ln in lines[1:]]
     return "<BR/>".join(s.replace(" ", "&#160;") for s in out)
+
+
+def _block_chars(prefix: str, lines: list, pad=None) -> int:
+    """Characters in the longest line ``_mono_block`` draws."""
+    width = max(len(ln) for ln in lines)
+    if pad is not None:
+        width = max(width, pad[1])
+    return len(prefix) + width
+
+
+def _right_pad(chars: int) -> int:
+    """Width in points of the spacer right of a box's monospace rows (``chars`` long).
+
+    Graphviz sizes a box with its own font metrics; a browser showing the SVG draws the
+    text with its own monospace font, which may run a few percent wider (about 2% for
+    Chromium on Linux, more when a glyph such as ``ᵀ`` comes from a fallback font).
+    The spacer covers 3% of the longest row plus 3 points, so rows never touch the
+    right border.
+    """
+    return 3 + math.ceil(0.03 * _MONO_ADVANCE * chars)
 
 
 def _tensor_label(node: _TensorNode, grad, status, pad, opts: _Options, current: bool) -> str:
@@ -593,11 +613,15 @@ def _tensor_label(node: _TensorNode, grad, status, pad, opts: _Options, current:
     if data.dtype != np.float64:
         shape += f" {data.dtype}"
     head += "  " + _font(escape(shape), size=9, color=PALETTE["muted"])
-    rows = [f'<TR><TD BGCOLOR="{fill}" CELLPADDING="4">{head}</TD></TR>']
+    head = f'<TD BGCOLOR="{fill}" CELLPADDING="4">{head}</TD>'
+    rows = []
+    chars = 0
     if opts.show_data:
-        txt = _mono_block("data ", array_lines(data, opts.max_elements))
-        rows.append('<TR><TD ALIGN="LEFT" BALIGN="LEFT">'
-                    + _font(txt, size=9, face=_MONO, color=PALETTE["data_text"]) + "</TD></TR>")
+        lines = array_lines(data, opts.max_elements)
+        txt = _mono_block("data ", lines)
+        chars = _block_chars("data ", lines)
+        rows.append('<TD ALIGN="LEFT" BALIGN="LEFT">'
+                    + _font(txt, size=9, face=_MONO, color=PALETTE["data_text"]) + "</TD>")
     if opts.show_grad and t.requires_grad and (grad is not None or status or pad):
         color = PALETTE["grad_text"]
         if grad is None:
@@ -610,21 +634,24 @@ def _tensor_label(node: _TensorNode, grad, status, pad, opts: _Options, current:
                 color = PALETTE["muted"]
         prefix = "grad "
         txt = _mono_block(prefix, lines, pad)
-        rows.append('<TR><TD ALIGN="LEFT" BALIGN="LEFT">'
-                    + _font(txt, size=9, face=_MONO, color=color) + "</TD></TR>")
+        chars = max(chars, _block_chars(prefix, lines, pad))
+        rows.append('<TD ALIGN="LEFT" BALIGN="LEFT">'
+                    + _font(txt, size=9, face=_MONO, color=color) + "</TD>")
     style = "rounded"
     if status == "pending":
         style = "rounded,dashed"
-    return _box(rows, style, border, current)
+    return _box(head, rows, chars, style, border, current)
 
 
 def _module_label(scope, members, model, tensor_grads, opts, current) -> str:
     fill, border = PALETTE["current"] if current else PALETTE["module"]
     ops = [model.nodes[i] for i in members if isinstance(model.nodes[i], _OpNode)]
     syms = " ".join(o.symbol for o in ops) if len(ops) <= 4 else f"{len(ops)} ops"
-    rows = [f'<TR><TD BGCOLOR="{fill}" CELLPADDING="4">'
+    head = (f'<TD BGCOLOR="{fill}" CELLPADDING="4">'
             + _font(escape(scope), bold=True, color=PALETTE["text"]) + "  "
-            + _font(escape(syms), size=10, color=PALETTE["muted"]) + "</TD></TR>"]
+            + _font(escape(syms), size=10, color=PALETTE["muted"]) + "</TD>")
+    rows = []
+    chars = 0
     for i in members:
         node = model.nodes[i]
         if not isinstance(node, _TensorNode) or node.kind != "parameter":
@@ -634,25 +661,36 @@ def _module_label(scope, members, model, tensor_grads, opts, current) -> str:
         if opts.show_grad and g is not None:
             m = _magnitude(g)
             text += "  |g| " + ("NaN/Inf" if m == math.inf else _num(m))
-        rows.append('<TR><TD ALIGN="LEFT">' + _font(escape(text), size=9, face=_MONO,
-                                                     color=PALETTE["data_text"]) + "</TD></TR>")
+        chars = max(chars, len(text))
+        rows.append('<TD ALIGN="LEFT">' + _font(escape(text), size=9, face=_MONO,
+                                                 color=PALETTE["data_text"]) + "</TD>")
     outs = [model.nodes[o.out] for o in ops]
     if outs:  # the module's result: its last op's output
         text = f"out {_shape_text(outs[-1].tensor.shape)}"
-        rows.append('<TR><TD ALIGN="LEFT">' + _font(escape(text), size=9, face=_MONO,
-                                                     color=PALETTE["muted"]) + "</TD></TR>")
-    return _box(rows, "rounded", border, current)
+        chars = max(chars, len(text))
+        rows.append('<TD ALIGN="LEFT">' + _font(escape(text), size=9, face=_MONO,
+                                                 color=PALETTE["muted"]) + "</TD>")
+    return _box(head, rows, chars, "rounded", border, current)
 
 
-def _box(rows: list, style: str, border: str, current: bool) -> str:
+def _box(head: str, rows: list, chars: int, style: str, border: str, current: bool) -> str:
     """The HTML label of a box: a rounded table, thick-bordered when ``current``.
 
+    ``head`` is the coloured title cell, ``rows`` the cells under it: monospace text
+    whose longest line has ``chars`` characters. Each row ends in an empty spacer cell
+    (``_right_pad``), so the text keeps clear of the right border in any viewer.
     The box sits in an outer cell whose padding makes up for the thinner border, so a
     box has the same size highlighted or not (and a trace's frames the same layout).
     """
     width = 3 if current else 1
+    if rows:
+        spacer = f'<TD WIDTH="{_right_pad(chars)}"></TD>'
+        head = head.replace("<TD ", '<TD COLSPAN="2" ', 1)  # the title spans both
+        body = f"<TR>{head}</TR>" + "".join(f"<TR>{cell}{spacer}</TR>" for cell in rows)
+    else:
+        body = f"<TR>{head}</TR>"
     inner = (f'<TABLE BORDER="{width}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2" '
-             f'STYLE="{style}" COLOR="{border}" BGCOLOR="white">' + "".join(rows) + "</TABLE>")
+             f'STYLE="{style}" COLOR="{border}" BGCOLOR="white">' + body + "</TABLE>")
     return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
             f'<TD CELLPADDING="{3 - width}">{inner}</TD></TR></TABLE>>')
 
@@ -696,18 +734,30 @@ def _wrap_words(text: str, width: int = 10) -> str:
     return text[:cut] + "\n" + text[cut + 1:]
 
 
+def _edge_kind(carries_grad: bool, value, metric: str | None) -> str | None:
+    """How an edge is drawn: ``"nograd"`` (dashed), ``"bad"`` (NaN/Inf, red),
+    ``"zero"`` (dotted), ``"ramp"`` (coloured by size) or None (plain grey)."""
+    if not carries_grad and metric != "data":
+        return "nograd"
+    if metric is None or value is None:
+        return None
+    m = _magnitude(value)
+    return "bad" if m == math.inf else ("zero" if m == 0 else "ramp")
+
+
 def _edge_attrs(edge: _Edge, value, scale: _Scale, metric: str) -> dict:
-    if not edge.carries_grad and metric == "grad":
+    kind = _edge_kind(edge.carries_grad, value, metric)
+    if kind == "nograd":
         return {"color": PALETTE["nograd"], "style": "dashed", "arrowsize": "0.6",
                 "penwidth": "1"}
-    if value is None:
+    if kind is None:
         return {"color": PALETTE["edge"], "penwidth": "1.1", "arrowsize": "0.7"}
     m = _magnitude(value)
     label = "|∂L|" if metric == "grad" else "|x|"
-    if m == math.inf:
+    if kind == "bad":
         return {"color": PALETTE["bad"], "penwidth": "3.2", "arrowsize": "0.9",
                 "tooltip": f"{label}: NaN/Inf"}
-    if m == 0:
+    if kind == "zero":
         return {"color": PALETTE["zero"], "style": "dotted", "penwidth": "1.6",
                 "arrowsize": "0.7", "tooltip": f"{label} mean: 0"}
     t = scale(m)
@@ -716,22 +766,28 @@ def _edge_attrs(edge: _Edge, value, scale: _Scale, metric: str) -> dict:
             "tooltip": f"{label} mean: {_num(m)}"}
 
 
-def _legend(kinds: list, opts: _Options, state: _State, has_values: bool, has_bad: bool,
-            has_zero: bool) -> str:
+def _legend(kinds: list, opts: _Options, state: _State, edges: set) -> str:
+    """The legend under a drawing: an entry for each kind of node in ``kinds`` and each
+    kind of edge in ``edges`` (see ``_edge_kind``; ``"hot"``: a trace frame's edges
+    being filled), so it names only what the picture shows."""
     words = {"parameter": "parameter (requires grad)", "input": "input / data",
              "intermediate": "intermediate", "output": "output", "constant": "constant",
              "module": "nn module"}
     cells = []
     for k in kinds:
+        if k == "op":
+            continue
         fill, border = PALETTE[k]
         cells.append(f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" STYLE="rounded" '
                      f'WIDTH="16" HEIGHT="11" FIXEDSIZE="TRUE"></TD>')
         cells.append('<TD ALIGN="LEFT">' + _font(words[k], size=9, color=PALETTE["muted"])
                      + "</TD>")
-    fill, border = PALETTE["op"]
-    cells.append(f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" STYLE="rounded" '
-                 f'WIDTH="11" HEIGHT="11" FIXEDSIZE="TRUE"></TD>')
-    cells.append('<TD ALIGN="LEFT">' + _font("op", size=9, color=PALETTE["muted"]) + "</TD>")
+    if "op" in kinds:
+        fill, border = PALETTE["op"]
+        cells.append(f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" STYLE="rounded" '
+                     f'WIDTH="11" HEIGHT="11" FIXEDSIZE="TRUE"></TD>')
+        cells.append('<TD ALIGN="LEFT">' + _font("op", size=9, color=PALETTE["muted"])
+                     + "</TD>")
     if opts.trace:
         fill, border = PALETTE["current"]
         cells.append(f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="2" STYLE="rounded" '
@@ -742,7 +798,7 @@ def _legend(kinds: list, opts: _Options, state: _State, has_values: bool, has_ba
             + "".join(cells) + "</TR></TABLE></TD></TR>")
     edge_cells = []
     metric = "|gradient|" if opts.color_by == "grad" else "|value|"
-    if has_values:
+    if "ramp" in edges:
         ramp = "".join(
             f'<TD BGCOLOR="{_mix(PALETTE["grad_lo"], PALETTE["grad_hi"], t)}" WIDTH="10" '
             f'HEIGHT="{int(3 + 5 * t)}" FIXEDSIZE="TRUE"></TD>'
@@ -753,16 +809,16 @@ def _legend(kinds: list, opts: _Options, state: _State, has_values: bool, has_ba
                           "</TR></TABLE></TD>")
         edge_cells.append('<TD ALIGN="LEFT">' + _font("large (log scale)", size=9,
                                                        color=PALETTE["muted"]) + "</TD>")
-        if opts.color_by == "grad" and has_zero:
-            edge_cells.append('<TD ALIGN="LEFT">' + _font("···· zero", size=9, bold=True,
-                                                           color=PALETTE["zero"]) + "</TD>")
-    if has_bad:
+    if "zero" in edges:
+        edge_cells.append('<TD ALIGN="LEFT">' + _font("···· zero", size=9, bold=True,
+                                                       color=PALETTE["zero"]) + "</TD>")
+    if "bad" in edges:
         edge_cells.append('<TD ALIGN="LEFT">' + _font("━━ NaN / Inf", size=9, bold=True,
                                                        color=PALETTE["bad"]) + "</TD>")
-    if opts.trace:
+    if "hot" in edges:
         edge_cells.append('<TD ALIGN="LEFT">' + _font("━━ gradient sent in this step",
                                                        size=9, color="#C68400") + "</TD>")
-    if opts.color_by == "grad":
+    if "nograd" in edges:
         edge_cells.append('<TD ALIGN="LEFT">' + _font("- - no gradient", size=9,
                                                        color=PALETTE["muted"]) + "</TD>")
     rows = row1
@@ -833,6 +889,7 @@ def render(model: GraphModel, state: _State, opts: _Options, plan: dict) -> Grap
         elif isinstance(node, _OpNode):
             attrs = _op_attrs(node, current)
             attrs.update(id=nid, **{"class": "op current" if current else "op"})
+            note_kind("op")
         else:
             fill, border = PALETTE["constant"]
             attrs = {"label": node.text, "shape": "box", "style": "rounded,filled,dashed",
@@ -853,7 +910,6 @@ def render(model: GraphModel, state: _State, opts: _Options, plan: dict) -> Grap
         values = {i: model.nodes[e.tensor].tensor._data for i, e in enumerate(model.edges)
                   if e.tensor is not None}
     scale = state.scale or _Scale([_magnitude(v) for v in values.values()])
-    has_bad = any(_magnitude(v) == math.inf for v in values.values())
     merged = {}
     for i, e in enumerate(model.edges):
         a, b = rep[e.src], rep[e.dst]
@@ -865,16 +921,19 @@ def render(model: GraphModel, state: _State, opts: _Options, plan: dict) -> Grap
             merged[key] = ([i] + (prev[0] if prev else []), a, b)
         else:
             prev[0].append(i)
+    edges_seen = set()  # how the drawn edges look, for the legend
     for idxs, a, b in merged.values():
         i = idxs[0]
         e = model.edges[i]
         if metric is None:
             attrs = {"color": PALETTE["edge"], "penwidth": "1.1"}
-            if not e.carries_grad:
+            kind = _edge_kind(e.carries_grad, None, None)
+            if kind == "nograd":
                 attrs["style"] = "dashed"
         else:
             carries = any(model.edges[k].carries_grad for k in idxs)
             proto = _Edge(e.src, e.dst, e.tensor, e.op, e.pos, carries)
+            kind = _edge_kind(carries, values.get(i), metric)
             attrs = _edge_attrs(proto, values.get(i), scale, metric)
         hot = [state.hot[k] for k in idxs if k in state.hot]
         if hot:
@@ -882,15 +941,15 @@ def render(model: GraphModel, state: _State, opts: _Options, plan: dict) -> Grap
             if hot[0]:  # the value sent shows on hover (and in the receiving box)
                 attrs["tooltip"] = f"sent in this step: {hot[0]}"
             attrs["class"] = "edge hot"
+            kind = "hot"
+        edges_seen.add(kind)
         if len(idxs) > 1:
             attrs.setdefault("tooltip", f"{len(idxs)} edges")
         g.edge(a, b, **attrs)
 
     if opts.legend or opts.title or state.caption:
         if opts.legend:
-            has_values = any(_magnitude(v) not in (0.0,) for v in values.values())
-            has_zero = any(_magnitude(v) == 0.0 for v in values.values())
-            g.attr(label=_legend(kinds_seen, opts, state, has_values, has_bad, has_zero))
+            g.attr(label=_legend(kinds_seen, opts, state, edges_seen))
         else:
             text = " — ".join(x for x in (opts.title, state.caption) if x)
             g.attr(label=text, fontsize="12")

@@ -44,6 +44,6 @@ __all__ = [
     "save", "load", "LoadError", "manual_seed",
     "functional", "init", "optim", "data",
 ]
-from .gradflow import GradFlowRecorder, grad_flow
+from .gradflow import GradFlowRecorder, grad_flow, grad_stats
 
-__all__ += ["GradFlowRecorder", "grad_flow"]
+__all__ += ["GradFlowRecorder", "grad_flow", "grad_stats"]

@@ -289,25 +289,35 @@ class GradFlowRecorder:
     def plot(self, figsize=None):
         """Three panels over training steps, one line per layer (input light, output
         dark): mean |grad|, grad:data ratio and update:data ratio (with the 1e-3 guide).
-        Flagged gradients are marked with red crosses along the bottom."""
+        Flagged gradients are marked with red crosses along the bottom. The legend sits
+        to the right of the panels, in more columns when there are many layers."""
         if not self.steps:
             raise ValueError("GradFlowRecorder.plot: nothing recorded yet; pass the "
                              "recorder to nn.fit(..., callbacks=[rec]) or call "
                              "rec.on_batch_end(step, model) after each optimizer step")
         plt = _pyplot()
-        fig, axes = plt.subplots(1, 3, figsize=figsize or (14, 4.2))
         names = list(self.stats)
+        # one legend for all three panels, outside them on the right: it never covers a
+        # curve, however many layers there are (long lists wrap into more columns)
+        n_entries = len(names) + 1 + bool(self.flags)
+        ncol = math.ceil(n_entries / 18)
+        width = 14 + 1.4 * ncol
+        fig, axes = plt.subplots(1, 3, figsize=figsize or (width, 4.2), sharex=True)
         cmap = plt.get_cmap("viridis")
         colors = {n: cmap(0.85 - 0.75 * i / max(1, len(names) - 1))
                   for i, n in enumerate(names)}
         steps = np.array(self.steps)
         panels = (("mean", "mean |gradient|"), ("ratio", "‖grad‖ / ‖weight‖"),
                   ("update", "update : data  ‖Δw‖ / ‖w‖"))
-        for ax, (key, label) in zip(axes, panels):
+        handles, labels = [], []
+        for col, (ax, (key, label)) in enumerate(zip(axes, panels)):
             for n in names:
                 v = np.array(self.stats[n][key], dtype=np.float64)
                 v = np.where(v > 0, v, np.nan)
-                ax.plot(steps, v, color=colors[n], lw=1.6, label=n)
+                (line,) = ax.plot(steps, v, color=colors[n], lw=1.6, label=n)
+                if col == 0:
+                    handles.append(line)
+                    labels.append(n)
             ax.set_yscale("log")
             ax.set_title(label, loc="left", fontsize=10, fontweight="bold")
             ax.set_xlabel("step")
@@ -315,9 +325,9 @@ class GradFlowRecorder:
             ax.spines[["top", "right"]].set_visible(False)
             if self.flags:
                 fx = [s for s, _, _ in self.flags]
-                ax.scatter(fx, [0.03] * len(fx), transform=ax.get_xaxis_transform(),
-                           marker="x", color=_FLAG, s=30, zorder=5, clip_on=False,
-                           label="zero / no / NaN grad")
+                marks = ax.scatter(fx, [0.03] * len(fx), transform=ax.get_xaxis_transform(),
+                                   marker="x", color=_FLAG, s=30, zorder=5, clip_on=False,
+                                   label="zero / no / NaN grad")
         guide = axes[2]
         updates = [x for n in names for x in self.stats[n]["update"] if x > 0]
         if updates:
@@ -325,15 +335,18 @@ class GradFlowRecorder:
             guide.set_ylim(min(lo, _GUIDE / 3), max(hi, _GUIDE * 3))
         else:
             guide.set_ylim(_GUIDE / 100, _GUIDE * 100)
-        guide.axhline(_GUIDE, color="#555555", ls="--", lw=1.2, label="1e-3 guide")
+        handles.append(guide.axhline(_GUIDE, color="#555555", ls="--", lw=1.2,
+                                     label="1e-3 guide"))
+        labels.append("1e-3 guide")
+        if self.flags:
+            handles.append(marks)
+            labels.append("zero / no / NaN grad")
         if not updates:
             guide.text(0.5, 0.5, "no updates recorded\n(use as a fit callback)",
                        transform=guide.transAxes, ha="center", va="center", color="#777777")
-        handles, labels = guide.get_legend_handles_labels()
-        axes[0].legend(*axes[0].get_legend_handles_labels(), fontsize=8, frameon=False,
-                       title=self.by, title_fontsize=8, loc="best")
-        guide.legend([h for h, lab in zip(handles, labels) if lab == "1e-3 guide"],
-                     ["1e-3 guide"], fontsize=8, frameon=False, loc="upper right")
+        guide.legend(handles, labels, fontsize=8, frameon=False, title=self.by,
+                     title_fontsize=8, loc="upper left", bbox_to_anchor=(1.03, 1.0),
+                     borderaxespad=0.0, ncol=ncol, alignment="left")
         fig.suptitle("Gradient flow during training", x=0.01, ha="left", fontsize=12,
                      fontweight="bold")
         fig.tight_layout()

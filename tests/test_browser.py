@@ -114,3 +114,65 @@ def test_previous_next_and_arrow_keys_in_chromium(page_file):
     gold = (abs(pixels[..., 0] - 0xF2) < 12) & (abs(pixels[..., 1] - 0xA9) < 12) & (
         pixels[..., 2] < 40)
     assert gold.sum() > 50
+
+
+_TEXT_GAPS = r"""
+() => {
+  // per box: the room (in SVG units) between the end of its widest text and its border
+  const gaps = {};
+  for (const g of document.querySelectorAll('g.node.tensor, g.node.module')) {
+    const border = [...g.querySelectorAll('path')].find(
+        p => p.getAttribute('fill') === 'none' && p.getAttribute('stroke') !== 'transparent');
+    const box = border.getBBox();
+    let gap = Infinity;
+    for (const t of g.querySelectorAll('text')) {
+      const n = t.textContent.replace(/[\s\u00a0]+$/, '').length;
+      if (n === 0) continue;
+      const last = t.getExtentOfChar(n - 1);  // the last visible glyph
+      gap = Math.min(gap, box.x + box.width - (last.x + last.width));
+    }
+    gaps[g.id] = gap;
+  }
+  return gaps;
+}
+"""
+
+
+def test_box_text_keeps_clear_of_the_border_in_chromium(tmp_path):
+    missing = _missing()
+    if missing:
+        if _in_ci():
+            pytest.fail(f"CI is set but {missing} is missing: the browser test must run")
+        pytest.skip(f"{missing} not installed")
+    from playwright.sync_api import sync_playwright
+
+    # long monospace rows: a (5, 1) column's data, |g| rows in collapsed module boxes
+    x = ag.Tensor(np.linspace(-0.003142, 0.0674, 5).reshape(5, 1), name="x")
+    w = ag.Tensor([[0.123456]], requires_grad=True, name="w")
+    loss = ((x @ w).sigmoid() ** 2).mean()
+    loss.backward()
+    paths = [ag.draw_graph(loss).save(tmp_path / "column.svg")]
+    h = ag.Tensor(np.ones((16, 4)), name="X")
+    for i, (n_in, n_out) in enumerate([(4, 8), (8, 8), (8, 1)]):
+        W = ag.Tensor(np.full((n_in, n_out), 0.01), requires_grad=True,
+                      name=f"layers.{i}.weight")
+        b = ag.Tensor(np.full(n_out, 0.001641), requires_grad=True, name=f"layers.{i}.bias")
+        with ag.name_scope("layers"), ag.name_scope(str(i)):
+            h = (h @ W + b).tanh()
+    net_loss = (h ** 2).mean()
+    net_loss.backward()
+    paths.append(ag.draw_graph(net_loss, collapse_modules="always").save(tmp_path / "net.svg"))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            gaps = {}
+            for path in paths:
+                page.goto("file://" + os.path.abspath(path))
+                gaps.update({f"{os.path.basename(path)}:{k}": v
+                             for k, v in page.evaluate(_TEXT_GAPS).items()})
+        finally:
+            browser.close()
+    assert any(k.startswith("net.svg:m") for k in gaps)  # module boxes were measured
+    tight = {k: round(v, 2) for k, v in gaps.items() if v < 4}
+    assert not tight, f"text within 4 pt of a box's right border: {tight}"

@@ -46,6 +46,8 @@ def test_grad_stats_numbers():
     assert math.isclose(layers["layers.0"]["mean"], pooled.mean())
     with pytest.raises(ValueError, match="by must be"):
         grad_stats(model, by="neuron")
+    # re-exported at the top of nn, next to grad_flow
+    assert nn.grad_stats is grad_stats and "grad_stats" in nn.__all__
 
 
 def test_grad_flow_figure_axes_and_bars():
@@ -111,7 +113,41 @@ def test_recorder_as_fit_callback():
     assert all(ax.get_yscale() == "log" for ax in fig.axes)
     guide = [ln for ln in fig.axes[2].lines if list(ln.get_ydata()) == [1e-3, 1e-3]]
     assert len(guide) == 1
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == list(rec.stats)
+    texts = [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+    assert texts == list(rec.stats) + ["1e-3 guide"]
+
+
+def _legend_clear_of_panels(fig):
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    assert legends
+    for legend in legends:
+        box = legend.get_window_extent()
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 + 1  # inside the figure
+        for ax in fig.axes:  # and clear of every panel
+            assert not box.overlaps(ax.get_window_extent()), ax.get_title(loc="left")
+
+
+@pytest.mark.parametrize("n_layers", [3, 12])
+def test_recorder_legend_never_covers_the_curves(n_layers):
+    nn.manual_seed(0)
+    model = nn.MLP([4] + [6] * (n_layers - 1) + [1], activation="tanh")
+    rec = nn.GradFlowRecorder(by="layer")
+    x = ag.Tensor(np.random.default_rng(0).normal(size=(8, 4)))
+    for _ in range(3):
+        model.zero_grad()
+        (model(x) ** 2).mean().backward()
+        rec.record(model)
+    fig = rec.plot()
+    assert len(rec.stats) == n_layers
+    _legend_clear_of_panels(fig)
+    # by parameter, with a flag: more entries wrap into columns, still outside the panels
+    model.layers[0].bias.grad = np.zeros_like(model.layers[0].bias.data)
+    rec2 = nn.GradFlowRecorder(by="parameter")
+    rec2.record(model)
+    fig2 = rec2.plot()
+    texts = [t.get_text() for t in fig2.axes[2].get_legend().get_texts()]
+    assert texts[-2:] == ["1e-3 guide", "zero / no / NaN grad"]
+    _legend_clear_of_panels(fig2)
 
 
 def test_recorder_flags_and_manual_use():

@@ -91,6 +91,56 @@ def test_color_by_data_or_nothing():
     assert "mean: " not in plain and "edges: mean" not in plain
 
 
+def test_legend_names_only_what_is_drawn():
+    w = ag.Tensor([0.5, -1.0, 2.0], requires_grad=True, name="w")
+    loss = (w.tanh() * w).sum()
+    # forward only, every edge can carry a gradient: no dashed edge, no gradient ramp
+    src = ag.draw_graph(loss).source
+    assert "dashed" not in src
+    assert "no gradient" not in src and "edges: mean" not in src and "zero" not in src
+    assert ">op</FONT>" in src and ">parameter (requires grad)</FONT>" in src
+    assert ">input / data</FONT>" not in src and ">constant</FONT>" not in src
+    # an input into an op: its edge is dashed, and the legend says what dashes mean
+    y = _small_graph()[-1]
+    for color_by in ("grad", None):
+        src = ag.draw_graph(y, color_by=color_by).source
+        assert "dashed" in src and "- - no gradient" in src, color_by
+    # once a gradient is known on an edge the ramp appears; a zero one adds the dots
+    v = ag.Tensor([0.5, -1.0, 2.0], requires_grad=True, name="v")
+    total = v.tanh().sum()
+    total.backward()
+    after = ag.draw_graph(total).source
+    assert "edges: mean |gradient|" in after and "no gradient" not in after
+    assert "zero" not in after
+    r = ag.Tensor([-1.0, -2.0], requires_grad=True, name="r")
+    dead = r.relu().sum()
+    dead.backward()
+    assert "···· zero" in ag.draw_graph(dead).source
+    # a lone tensor: no ops, no edges, no edge legend
+    lone = ag.draw_graph(ag.Tensor([1.0, 2.0], name="a")).source
+    assert ">op</FONT>" not in lone and "edges:" not in lone and "gradient" not in lone
+
+
+def test_box_rows_keep_clear_of_the_right_border():
+    # every monospace row ends in a spacer cell that grows with the longest row
+    x = ag.Tensor(np.linspace(-0.003142, 0.0674, 5).reshape(5, 1), requires_grad=True,
+                  name="x")
+    src = ag.draw_graph((x * 2.0).sum()).source
+    label = re.search(r"^\s*t0 \[label=<(.*)>", src, flags=re.M).group(1)
+    line = array_lines(x.data)[0]
+    assert len(line) > 45  # a long (5, 1) row
+    m = re.search(r'data&#160;\[.*?</TD><TD WIDTH="(\d+)"></TD></TR>', label)
+    assert m, label
+    assert int(m.group(1)) >= 3 + 0.03 * 5.4 * len("data " + line)
+    assert 'COLSPAN="2"' in label  # the title band spans the text and the spacer
+    # the same in a collapsed module's box (|g| rows)
+    loss, _ = _scoped_net()
+    loss.backward()
+    mod = ag.draw_graph(loss, collapse_modules="always").source
+    rows = re.findall(r'\|g\| [^<]*</FONT></TD>(<TD WIDTH="\d+"></TD>)?</TR>', mod)
+    assert rows and all(rows), rows
+
+
 def test_nan_and_inf_gradients_are_red():
     x = ag.Tensor([0.0, 4.0], requires_grad=True, name="x")
     y = x.sqrt().sum()

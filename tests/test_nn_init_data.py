@@ -178,6 +178,32 @@ def test_standardize_uses_training_statistics():
     assert np.all(a[:, 1] == 0)
 
 
+def test_standardize_floors_nearly_constant_features():
+    rng = np.random.default_rng(0)
+    tr = rng.normal(0, 4.0, (2000, 5))
+    tr[:, 3] = 0.0
+    tr[0, 3] = 5.0  # blank but for one sample: std 0.11, far below the others' 4
+    tr[:, 4] = 0.25  # constant
+    te = np.zeros((1, 5))
+    te[0, 3:] = [3.0, 1.25]
+    a, b, (mean, scale) = nn.data.standardize(tr, te, std_floor=0.1)
+    typical = np.median(tr[:, :3].std(axis=0))
+    np.testing.assert_allclose(scale[:3], tr[:, :3].std(axis=0))  # unit variance
+    np.testing.assert_allclose(a[:, :3].std(axis=0), 1)
+    # the near-constant and the constant feature are divided by the floor, 10% of typical
+    np.testing.assert_allclose(scale[3:], 0.1 * np.median(tr[:, :4].std(axis=0)))
+    assert 0.1 * typical * 0.9 < scale[3] < 0.1 * typical * 1.1
+    assert np.abs(a[:, 3]).max() < 15  # not 45 standard deviations
+    assert np.all(a[:, 4] == 0)
+    np.testing.assert_allclose(b, (te - mean) / scale)
+    # the default: plain per-feature scaling, constant features only centred
+    a0, (_, scale0) = nn.data.standardize(tr)
+    np.testing.assert_allclose(scale0[:4], tr[:, :4].std(axis=0))
+    assert scale0[4] == 1.0 and np.abs(a0[:, 3]).max() > 40
+    with pytest.raises(ValueError, match="std_floor"):
+        nn.data.standardize(tr, std_floor=1.5)
+
+
 def test_sklearn_loaders():
     pytest.importorskip("sklearn")
     bc = nn.data.load_breast_cancer()
@@ -186,6 +212,7 @@ def test_sklearn_loaders():
     np.testing.assert_allclose(bc.train[0].mean(axis=0), 0, atol=1e-10)
     dg = nn.data.load_digits()
     assert dg.train[0].shape[1] == 64 and dg.train[1].dtype.kind == "i"
+    assert np.abs(dg.train[0]).max() < 25  # nearly blank border pixels are not blown up
     assert set(np.unique(dg.train[1])) == set(range(10))
     mo = nn.data.load_moons(n=200)
     assert sum(len(p[0]) for p in mo) == 200 and mo.test[0].shape[1] == 2
