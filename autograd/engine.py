@@ -40,6 +40,7 @@ class BackwardStep(NamedTuple):
 
 
 _new_step = tuple.__new__  # _new_step(BackwardStep, (node, grad, sent)): the fastest way
+_ndarray = np.ndarray
 
 
 def unbroadcast(grad, shape: tuple):
@@ -162,8 +163,11 @@ def _store_grad(node, g):
         node.grad = node.grad + g
 
 
-def backward_steps(root, gradient=None, retain_graph: bool = False):
+def backward_steps(root, gradient=None, retain_graph: bool = False, *, record: bool = True):
     """Yield a ``BackwardStep`` per node, from ``root`` back to the leaves.
+
+    ``record=False`` yields ``None`` instead of each step: the same loop, without
+    writing down what it did (``Tensor.backward`` drains it that way).
 
     Nodes wait in a heap keyed by creation order; the newest waiting node is taken
     next. Everything that consumes a tensor was created after it, so by the time a
@@ -182,6 +186,7 @@ def backward_steps(root, gradient=None, retain_graph: bool = False):
     grads = {}  # what each node waiting in the heap has received so far
     heap = []  # (-creation order, node): the newest on top
     anomaly = _fn._anomaly
+    detail = record or anomaly is not None  # someone reads what each step sent
     node, g = root, _seed(root, gradient)  # the node visited now, with its gradient
     while True:
         if node._watched:  # hooks, retain_grad
@@ -190,7 +195,7 @@ def backward_steps(root, gradient=None, retain_graph: bool = False):
         nxt = nxt_g = None
         if ctx is None:
             _store_grad(node, g)
-            yield _new_step(BackwardStep, (node, g, ()))
+            yield _new_step(BackwardStep, (node, g, ())) if record else None
         else:
             if ctx._released:
                 raise _fn._released_error(ctx)
@@ -209,10 +214,13 @@ def backward_steps(root, gradient=None, retain_graph: bool = False):
                 if not need or gp is None:
                     continue
                 pdata = p._data
-                if gp.shape != pdata.shape:
-                    gp = _fit_shape(ctx, gp, pdata.shape, len(sent))
-                if gp.dtype is not pdata.dtype and gp.dtype != pdata.dtype:
-                    gp = _fit_dtype(ctx, p, gp)
+                kind = type(gp)
+                # two NumPy scalars of one type have the same shape () and dtype
+                if kind is not type(pdata) or kind is _ndarray:
+                    if gp.shape != pdata.shape:
+                        gp = _fit_shape(ctx, gp, pdata.shape)
+                    if gp.dtype is not pdata.dtype and gp.dtype != pdata.dtype:
+                        gp = _fit_dtype(ctx, p, gp)
                 if p is nxt:  # the same input twice (x * x)
                     nxt_g = nxt_g + gp
                 else:
@@ -228,13 +236,14 @@ def backward_steps(root, gradient=None, retain_graph: bool = False):
                     else:
                         grads[p] = gp
                         heappush(heap, (-p._seq, p))
-                sent += ((p, gp),)
+                if detail:
+                    sent += ((p, gp),)
             if anomaly is not None:
                 anomaly.on_backward(ctx, g, sent)
             if not retain_graph:  # ctx.release(), inlined
                 ctx.saved = ()
                 ctx._released = True
-            yield _new_step(BackwardStep, (node, g, sent))
+            yield _new_step(BackwardStep, (node, g, sent)) if record else None
             out = sent = gp = None  # hold no gradient beyond its step (see _store_grad)
         if nxt is not None:
             if heap and heap[0][0] < -nxt._seq:  # a newer node waits: it goes first
@@ -262,7 +271,7 @@ def _fit_dtype(ctx, parent, grad):
     return grad.astype(dtype)
 
 
-def _fit_shape(ctx, grad, shape, position):
+def _fit_shape(ctx, grad, shape):
     try:
         return unbroadcast(grad, shape)
     except ValueError:
@@ -275,4 +284,4 @@ def _fit_shape(ctx, grad, shape, position):
 
 def run_backward(root, gradient=None, retain_graph: bool = False) -> None:
     """Drain ``backward_steps``: what ``Tensor.backward`` does."""
-    deque(backward_steps(root, gradient, retain_graph), maxlen=0)
+    deque(backward_steps(root, gradient, retain_graph, record=False), maxlen=0)

@@ -426,6 +426,19 @@ def test_backward_steps_is_lazy_and_backward_drains_it():
     assert len(rest) + 1 == len(ag.topological_order(loss))
 
 
+def test_backward_steps_without_records_is_the_same_pass():
+    """record=False (what backward() drains) visits the same nodes, one None each, and
+    leaves the same gradients."""
+    loss, t = _diamond()
+    steps = list(ag.backward_steps(loss, retain_graph=True))
+    recorded = {k: v.grad.copy() for k, v in t.items() if v.grad is not None}
+    for v in t.values():
+        v.zero_grad()
+    quiet = list(ag.backward_steps(loss, record=False))
+    assert quiet == [None] * len(steps)
+    assert recorded and all(np.array_equal(t[k].grad, g) for k, g in recorded.items())
+
+
 def test_backward_steps_with_gradient_argument():
     x = leaf([1.0, 2.0])
     y = x * 3.0
