@@ -8,20 +8,15 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
+from support import in_ci
 
 import autograd as ag
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def pytest_configure(config):
-    if not _in_ci():
+    if not in_ci():
         return
     try:
         import torch  # noqa: F401

@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 
 import numpy as np
 import pytest
+from support import dot_missing, require
 
 import autograd as ag
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _missing() -> str | None:
@@ -31,18 +27,12 @@ def _missing() -> str | None:
         return "python playwright"
     if not os.path.exists(CHROMIUM):
         return CHROMIUM
-    if shutil.which("dot") is None:
-        return "graphviz dot"
-    return None
+    return dot_missing()
 
 
 @pytest.fixture(scope="module")
 def page_file(tmp_path_factory):
-    missing = _missing()
-    if missing:
-        if _in_ci():
-            pytest.fail(f"CI is set but {missing} is missing: the browser test must run")
-        pytest.skip(f"{missing} not installed")
+    require(_missing(), "the browser test")
     x = ag.Tensor([1.0, -2.0], name="x")
     w = ag.Tensor([0.5, 0.25], requires_grad=True, name="w")
     b = ag.Tensor(0.1, requires_grad=True, name="b")
@@ -139,11 +129,7 @@ _TEXT_GAPS = r"""
 
 
 def test_box_text_keeps_clear_of_the_border_in_chromium(tmp_path):
-    missing = _missing()
-    if missing:
-        if _in_ci():
-            pytest.fail(f"CI is set but {missing} is missing: the browser test must run")
-        pytest.skip(f"{missing} not installed")
+    require(_missing(), "the browser test")
     from playwright.sync_api import sync_playwright
 
     # long monospace rows: a (5, 1) column's data, |g| rows in collapsed module boxes

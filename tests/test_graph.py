@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
 import numpy as np
 import pytest
+from support import needs_dot
 
 import autograd as ag
 from autograd.graph import PALETTE, array_lines
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-needs_dot = pytest.mark.skipif(
-    shutil.which("dot") is None and not _in_ci(),
-    reason="Graphviz `dot` not installed (apt-get install graphviz)",
-)
 
 
 def _nodes(source: str, prefix: str) -> list:

@@ -9,12 +9,11 @@ interpreter's environment, with ``notebooks/`` as the working directory.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from support import dot_missing, require, require_module
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
@@ -22,26 +21,14 @@ CELL_TIMEOUT = 120  # seconds per cell
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colours in IPython's tracebacks
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-def _require(module: str):
-    if _in_ci():
-        return __import__(module)
-    return pytest.importorskip(module, reason=f"{module} is needed to run the notebooks "
-                                              "(pip install -e '.[test]')")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
 def test_notebook_runs(path, monkeypatch):
-    nbformat = _require("nbformat")
-    nbclient = _require("nbclient")
+    nbformat = require_module("nbformat", "the notebooks")
+    nbclient = require_module("nbclient", "the notebooks")
     for module in ("ipykernel", "ipywidgets", "matplotlib", "sklearn"):
-        _require(module)
-    if shutil.which("dot") is None and not _in_ci():
-        pytest.skip("Graphviz `dot` not installed (apt-get install graphviz)")
+        require_module(module, "the notebooks")
+    require(dot_missing(), "the notebooks")
     # the kernel spec of this environment (its "python" is this interpreter), not a
     # user-level one that may point at another Python
     monkeypatch.setenv("JUPYTER_PREFER_ENV_PATH", "1")

@@ -23,6 +23,25 @@ broadcast_pairs = st.one_of(
 )
 
 
+@st.composite
+def shape_and_axis(draw, min_dims=0):
+    """A shape, an axis argument for it (None, an int or a tuple, some negative) and
+    keepdims."""
+    shape = draw(hnp.array_shapes(min_dims=min_dims, max_dims=3, min_side=1, max_side=4))
+    nd = len(shape)
+    kinds = ["none"] + (["int", "tuple"] if nd else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "none":
+        axis = None
+    elif kind == "int":
+        axis = draw(st.integers(-nd, nd - 1))
+    else:
+        picked = draw(st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd, unique=True))
+        # some axes spelled negatively
+        axis = tuple(a - nd if draw(st.booleans()) else a for a in picked)
+    return shape, axis, draw(st.booleans())
+
+
 def normal(rng, shape):
     return rng.standard_normal(shape)
 
