@@ -64,9 +64,12 @@ def train_case_study():
     history = nn.fit(model, loss_fn, optimizer, train=train, val=val, epochs=200,
                      batch_size=64, metrics=["accuracy"], early_stopping=30,
                      progress=True, rng=0)
-    stop = f", stopped early at epoch {history.stopped_epoch}" if history.stopped_epoch else ""
-    print(f"trained {len(history)} epochs{stop}; best validation loss at epoch "
-          f"{history.best_epoch} (weights restored from there)")
+    if history.stopped_epoch:
+        how = f"early stopping ended training after epoch {history.stopped_epoch}"
+    else:
+        how = f"trained {len(history)} epochs"
+    print(f"{how}; best validation loss at epoch {history.best_epoch} "
+          "(weights restored from there)")
     for name, (Xs, ys) in (("train", train), ("validation", val), ("test", test)):
         result = nn.evaluate(model, loss_fn, Xs, ys, metrics=["accuracy"])
         print(f"  {name:<10} loss {result['loss']:.4f}  accuracy {result['accuracy']:.3f}")
