@@ -40,7 +40,7 @@ bench: $(VENV)/.stamp-bench
 	$(PY) -m bench
 
 lint: $(VENV)/.stamp-lint
-	$(PY) -m ruff check autograd nn tests bench
+	$(PY) -m ruff check autograd nn tests bench docs demo.py
 
 # JupyterLab on the guided tour (notebooks/); its graphs need Graphviz's `dot`
 lab: $(VENV)/.stamp-lab
