@@ -240,7 +240,7 @@ def backward_steps(root, gradient=None, retain_graph: bool = False, *, record: b
                     sent += ((p, gp),)
             if anomaly is not None:
                 anomaly.on_backward(ctx, g, sent)
-            if not retain_graph:  # ctx.release(), inlined
+            if not retain_graph:  # free the node: its saved arrays go, a rerun raises
                 ctx.saved = ()
                 ctx._released = True
             yield _new_step(BackwardStep, (node, g, sent)) if record else None

@@ -51,7 +51,9 @@ __all__ = [
 _grad_enabled = True
 _default_dtype = np.dtype(np.float64)
 _scope = ""  # dotted name scope opened by ``name_scope`` (e.g. "layers.0")
-_anomaly = None  # set by ``trace.detect_anomaly``: an object with on_forward(ctx, out)
+# set by ``trace.detect_anomaly``: an object whose on_forward(ctx, out, arrays) runs after
+# every op and on_backward(ctx, grad, sent) after every node's backward
+_anomaly = None
 
 _Tensor = None  # set by tensor.py once the class exists (tensor.py imports this module)
 
@@ -210,11 +212,6 @@ class Function:
             raise AttributeError(
                 f"{type(self).__name__!r} object has no attribute {name!r}") from None
 
-    def release(self) -> None:
-        """Free the saved arrays (the engine does this after backward)."""
-        self.saved = ()
-        self._released = True
-
     # -- naming ---------------------------------------------------------------------
     @property
     def name(self) -> str:
@@ -329,7 +326,7 @@ def _broadcast_error(ctx, arrays, err):
 _array_types = (np.ndarray, np.generic)
 _new_object = object.__new__
 _TRUE_1, _FALSE_1, _FALSE_2 = (True,), (False,), (False, False)
-# what an unset slot reads as (``saved`` is handled by ``__getattr__`` itself)
+# what a slot that was never set reads as (through ``__getattr__``)
 _SLOT_DEFAULTS = {"parents": (), "needs_input_grad": (), "saved": (), "_released": False}
 
 
