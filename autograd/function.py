@@ -242,7 +242,7 @@ class Function:
             if shape_error is None:
                 raise
             raise shape_error from None
-        return _output(ctx, out, args, arrays, record)
+        return _output(ctx, out, args, record)
 
 
 # ``Function.apply`` unrolled for one and two positional inputs: the forward hot path
@@ -267,7 +267,7 @@ def _apply_1(cls, a, kwargs=None):
         if shape_error is None:
             raise
         raise shape_error from None
-    return _output(ctx, out, (a,), (x,), record)
+    return _output(ctx, out, (a,), record)
 
 
 def _apply_2(cls, a, b, kwargs=None):
@@ -290,10 +290,10 @@ def _apply_2(cls, a, b, kwargs=None):
         if shape_error is None:
             raise
         raise shape_error from None
-    return _output(ctx, out, (a, b), (x, y), record)
+    return _output(ctx, out, (a, b), record)
 
 
-def _output(ctx, out, args, arrays, record):
+def _output(ctx, out, args, record):
     """The Tensor that ``apply`` returns; records ``ctx`` as its node if ``record``."""
     if not isinstance(out, _array_types):
         out = np.asarray(out)
@@ -311,7 +311,9 @@ def _output(ctx, out, args, arrays, record):
         t._ctx = None
         t.requires_grad = False
     if _anomaly is not None:
-        _anomaly.on_forward(ctx, out, arrays)
+        Tensor = _Tensor
+        _anomaly.on_forward(ctx, out, tuple(a._data if isinstance(a, Tensor) else a
+                                            for a in args))
     return t
 
 
