@@ -35,8 +35,8 @@ from html import escape
 import graphviz
 import numpy as np
 
-from . import function as _fn
 from .engine import topological_order
+from .tensor import Tensor
 
 __all__ = ["draw_graph", "GraphDrawing", "GraphvizNotFoundError", "PALETTE", "op_symbol"]
 
@@ -154,16 +154,21 @@ class GraphDrawing(graphviz.Digraph):
                 if fmt in ("png", "jpg", "jpeg", "gif", "webp") and "dpi=" not in self.source:
                     src = self.copy()
                     src.attr(dpi=str(dpi))
-                data = src.pipe(format=fmt)
-                parent = os.path.dirname(path)
-                if parent:
-                    os.makedirs(parent, exist_ok=True)
-                tmp = path + ".part"
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-                return path
+                return write_file(path, src.pipe(format=fmt))
         return super().save(filename, directory=directory, **kwargs)
+
+
+def write_file(path: str, data: bytes) -> str:
+    """Write ``data`` to ``path`` through a ``.part`` file renamed over it (so a failed
+    write never leaves half a file), making the directory if needed. Returns ``path``."""
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    tmp = path + ".part"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+    return path
 
 
 # --------------------------------------------------------------------------- the model
@@ -225,7 +230,6 @@ class GraphModel:
 
     @classmethod
     def build(cls, root) -> GraphModel:
-        Tensor = _fn._Tensor
         if not isinstance(root, Tensor):
             raise TypeError(f"draw_graph: expected a Tensor, got {type(root).__name__}")
         m = cls()
@@ -773,27 +777,17 @@ def _legend(kinds: list, opts: _Options, state: _State, edges: set) -> str:
     words = {"parameter": "parameter (requires grad)", "input": "input / data",
              "intermediate": "intermediate", "output": "output", "constant": "constant",
              "module": "nn module"}
-    cells = []
-    for k in kinds:
-        if k == "op":
-            continue
-        fill, border = PALETTE[k]
-        cells.append(f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" STYLE="rounded" '
-                     f'WIDTH="16" HEIGHT="11" FIXEDSIZE="TRUE"></TD>')
-        cells.append('<TD ALIGN="LEFT">' + _font(words[k], size=9, color=PALETTE["muted"])
-                     + "</TD>")
+    entries = [(k, 16, 1, words[k]) for k in kinds if k != "op"]
     if "op" in kinds:
-        fill, border = PALETTE["op"]
-        cells.append(f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" STYLE="rounded" '
-                     f'WIDTH="11" HEIGHT="11" FIXEDSIZE="TRUE"></TD>')
-        cells.append('<TD ALIGN="LEFT">' + _font("op", size=9, color=PALETTE["muted"])
-                     + "</TD>")
+        entries.append(("op", 11, 1, "op"))
     if opts.trace:
-        fill, border = PALETTE["current"]
-        cells.append(f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="2" STYLE="rounded" '
-                     f'WIDTH="16" HEIGHT="11" FIXEDSIZE="TRUE"></TD>')
-        cells.append('<TD ALIGN="LEFT">' + _font("current step", size=9,
-                                                  color=PALETTE["muted"]) + "</TD>")
+        entries.append(("current", 16, 2, "current step"))
+    cells = []
+    for kind, width, border_width, text in entries:
+        fill, border = PALETTE[kind]
+        cells.append(f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="{border_width}" '
+                     f'STYLE="rounded" WIDTH="{width}" HEIGHT="11" FIXEDSIZE="TRUE"></TD>')
+        cells.append(_legend_text(text))
     row1 = ('<TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLSPACING="3" CELLPADDING="0"><TR>'
             + "".join(cells) + "</TR></TABLE></TD></TR>")
     edge_cells = []
@@ -803,24 +797,19 @@ def _legend(kinds: list, opts: _Options, state: _State, edges: set) -> str:
             f'<TD BGCOLOR="{_mix(PALETTE["grad_lo"], PALETTE["grad_hi"], t)}" WIDTH="10" '
             f'HEIGHT="{int(3 + 5 * t)}" FIXEDSIZE="TRUE"></TD>'
             for t in (0.0, 0.25, 0.5, 0.75, 1.0))
-        edge_cells.append('<TD ALIGN="LEFT">' + _font(f"edges: mean {metric}  small", size=9,
-                                                       color=PALETTE["muted"]) + "</TD>")
-        edge_cells.append(f'<TD><TABLE BORDER="0" CELLSPACING="1" CELLPADDING="0"><TR>{ramp}'
-                          "</TR></TABLE></TD>")
-        edge_cells.append('<TD ALIGN="LEFT">' + _font("large (log scale)", size=9,
-                                                       color=PALETTE["muted"]) + "</TD>")
+        edge_cells += [
+            _legend_text(f"edges: mean {metric}  small"),
+            f'<TD><TABLE BORDER="0" CELLSPACING="1" CELLPADDING="0"><TR>{ramp}</TR></TABLE></TD>',
+            _legend_text("large (log scale)"),
+        ]
     if "zero" in edges:
-        edge_cells.append('<TD ALIGN="LEFT">' + _font("···· zero", size=9, bold=True,
-                                                       color=PALETTE["zero"]) + "</TD>")
+        edge_cells.append(_legend_text("···· zero", PALETTE["zero"], bold=True))
     if "bad" in edges:
-        edge_cells.append('<TD ALIGN="LEFT">' + _font("━━ NaN / Inf", size=9, bold=True,
-                                                       color=PALETTE["bad"]) + "</TD>")
+        edge_cells.append(_legend_text("━━ NaN / Inf", PALETTE["bad"], bold=True))
     if "hot" in edges:
-        edge_cells.append('<TD ALIGN="LEFT">' + _font("━━ gradient sent in this step",
-                                                       size=9, color="#C68400") + "</TD>")
+        edge_cells.append(_legend_text("━━ gradient sent in this step", "#C68400"))
     if "nograd" in edges:
-        edge_cells.append('<TD ALIGN="LEFT">' + _font("- - no gradient", size=9,
-                                                       color=PALETTE["muted"]) + "</TD>")
+        edge_cells.append(_legend_text("- - no gradient"))
     rows = row1
     span = '<TR><TD ALIGN="LEFT">'
     if edge_cells:
@@ -834,6 +823,12 @@ def _legend(kinds: list, opts: _Options, state: _State, edges: set) -> str:
                 + "</TD></TR>" + rows)
     return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="4" CELLPADDING="1">'
             + rows + "</TABLE>>")
+
+
+def _legend_text(text: str, color: str | None = None, bold: bool = False) -> str:
+    """A legend cell of small text (grey unless ``color`` is given)."""
+    return ('<TD ALIGN="LEFT">' + _font(text, size=9, bold=bold, color=color or PALETTE["muted"])
+            + "</TD>")
 
 
 def render(model: GraphModel, state: _State, opts: _Options, plan: dict) -> GraphDrawing:
@@ -1017,7 +1012,7 @@ def known_grads(model: GraphModel, grads=None):
     mapping = {}
     if grads is not None:
         for k, v in dict(grads).items():
-            mapping[k] = np.asarray(v._data if isinstance(v, _fn._Tensor) else v)
+            mapping[k] = np.asarray(v._data if isinstance(v, Tensor) else v)
     for t, tid in model.ids.items():
         g = mapping.get(t)
         if g is None:
@@ -1085,6 +1080,8 @@ def draw_graph(root, *, show_data: bool = True, show_grad: bool = True,
         Module scopes (``"layers.0"``) to keep open while others are collapsed.
     legend : bool
         Draw the legend under the graph.
+    max_elements : int
+        Tensors of at most this many elements show every value; larger ones a range.
     grads : BackwardTrace or mapping {Tensor: array}, optional
         Gradients to show beyond ``.grad``: pass ``ag.trace_backward(loss)`` to see the
         gradient of every intermediate tensor and every edge.

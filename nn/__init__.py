@@ -17,6 +17,7 @@ live in ``nn.data``; ``fit`` / ``evaluate`` / ``predict`` in ``nn.training``;
 
 from . import data, functional, init, optim
 from .functional import l2_penalty
+from .gradflow import GradFlowRecorder, grad_flow, grad_stats
 from .init import manual_seed
 from .io import LoadError, load, save
 from .layers import (
@@ -42,8 +43,6 @@ __all__ = [
     "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss", "l2_penalty",
     "fit", "evaluate", "predict", "History", "NaNLossError", "accuracy",
     "save", "load", "LoadError", "manual_seed",
+    "GradFlowRecorder", "grad_flow", "grad_stats",
     "functional", "init", "optim", "data",
 ]
-from .gradflow import GradFlowRecorder, grad_flow, grad_stats
-
-__all__ += ["GradFlowRecorder", "grad_flow", "grad_stats"]

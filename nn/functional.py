@@ -175,14 +175,18 @@ def linear(x, weight, bias=None) -> ag.Tensor:
 # ------------------------------------------------------------------------ loss helpers
 
 
+def _check_reduction(reduction: str, op: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
 def _reduce(loss: ag.Tensor, reduction: str, op: str) -> ag.Tensor:
+    _check_reduction(reduction, op)
     if reduction == "mean":
         return loss.mean()
     if reduction == "sum":
         return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return loss
 
 
 def _target(target, input: ag.Tensor, op: str):
@@ -292,9 +296,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
     One op in the graph (``BinaryCrossEntropyFunction``): this loss sits on the hot
     path of small sigmoid networks, where each extra node costs time.
     """
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"binary_cross_entropy: reduction must be one of {_REDUCTIONS}, "
-                         f"got {reduction!r}")
+    _check_reduction(reduction, "binary_cross_entropy")
     p = _tensor(input)
     y = _target(target, p, "binary_cross_entropy")
     fused = weight is None
@@ -401,8 +403,7 @@ def nll_loss(input, target, reduction: str = "mean") -> ag.Tensor:
     op = "nll_loss"
     z = _tensor(input)
     _check_logits(z, op)
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    _check_reduction(reduction, op)
     t = np.asarray(target.data if isinstance(target, ag.Tensor) else target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must be integer class indices, got dtype {t.dtype}"
@@ -423,8 +424,7 @@ def cross_entropy(input, target, reduction: str = "mean") -> ag.Tensor:
     z = _tensor(input)
     op = "cross_entropy"
     _check_logits(z, op)
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    _check_reduction(reduction, op)
     t = target.data if isinstance(target, ag.Tensor) and not target.requires_grad else target
     if not isinstance(t, ag.Tensor):
         t = np.asarray(t)

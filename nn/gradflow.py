@@ -26,6 +26,9 @@ import math
 
 import numpy as np
 
+import autograd as ag
+
+from .layers import MLP
 from .training import _pyplot
 
 __all__ = ["grad_flow", "GradFlowRecorder", "vanishing_gradients_example", "grad_stats"]
@@ -236,7 +239,7 @@ class GradFlowRecorder:
 
     # -- callback protocol of nn.fit -------------------------------------------------
     def on_train_begin(self, model) -> None:
-        if 1 % self.every == 0:
+        if self.every == 1:  # step 1 is recorded: keep the values it starts from
             self._snapshot = self._values(model)
 
     def on_batch_end(self, step: int, model) -> None:
@@ -370,10 +373,6 @@ def vanishing_gradients_example(depth: int = 10, width: int = 32, n: int = 256,
     - ReLU units with He initialisation (weights ~ N(0, 2/fan_in)): the gradient keeps
       its size from the last layer to the first (right).
     """
-    import autograd as ag
-
-    from .layers import MLP
-
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, width))
     Y = rng.normal(size=(n, 1))
@@ -384,8 +383,8 @@ def vanishing_gradients_example(depth: int = 10, width: int = 32, n: int = 256,
     }
     sig, relu = models.values()
     for _, p in sig.named_parameters():  # the usual default: U(±1/√fan_in)
-        fan_in = p.data.shape[1] if p.data.ndim == 2 else max(1, p.data.shape[0])
-        bound = 1.0 / math.sqrt(fan_in if p.data.ndim == 2 else width)
+        fan_in = p.data.shape[1] if p.data.ndim == 2 else width  # every layer has width inputs
+        bound = 1.0 / math.sqrt(fan_in)
         p.data[...] = rng.uniform(-bound, bound, p.data.shape)
     for _, p in relu.named_parameters():
         if p.data.ndim == 2:  # weight (out, in): He normal, fan_in = in

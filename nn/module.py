@@ -49,9 +49,9 @@ class Parameter(ag.Tensor):
         if isinstance(data, ag.Tensor):
             data = data.data
         super().__init__(data, requires_grad=False, dtype=dtype, name=name)
-        if self._data.dtype.kind != "f":
+        if self.dtype.kind != "f":
             raise TypeError(
-                f"Parameter: weights must be floating point, got dtype {self._data.dtype}; "
+                f"Parameter: weights must be floating point, got dtype {self.dtype}; "
                 "pass float data or dtype=np.float32 / np.float64")
         self.requires_grad = bool(requires_grad)
 

@@ -223,12 +223,10 @@ class Adam(Optimizer):
 
     def _step_group(self, group, params):
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        decoupled, all_state = self.decoupled, self.state
+        decoupled = self.decoupled
         for p in params:
             data, grad = p.data, p.grad
-            state = all_state.get(id(p))
-            if state is None:
-                state = all_state[id(p)] = {}
+            state = self._state(p)
             if not state:
                 state["step"] = 0
                 state["exp_avg"] = np.zeros_like(data)

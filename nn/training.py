@@ -35,8 +35,7 @@ from .data import batches
 from .init import get_rng
 from .losses import BCEWithLogitsLoss
 
-__all__ = ["fit", "evaluate", "predict", "History", "NaNLossError", "accuracy",
-           "binary_accuracy"]
+__all__ = ["fit", "evaluate", "predict", "History", "NaNLossError", "accuracy"]
 
 
 class NaNLossError(FloatingPointError):
@@ -66,15 +65,6 @@ def accuracy(output, target, logits: bool = False) -> float:
         raise ValueError(f"accuracy: {pred.shape[0]} predictions (output {out.shape}) "
                          f"but target of shape {tgt.shape}")
     return float(np.mean(pred == true)) if pred.size else float("nan")
-
-
-def binary_accuracy(threshold: float = 0.5):
-    """A metric: binary accuracy with the given threshold on a one-column output."""
-    def metric(output, target):
-        out = np.asarray(output).reshape(-1)
-        return float(np.mean((out > threshold) == (np.asarray(target).reshape(-1) > 0.5)))
-    metric.__name__ = "accuracy"
-    return metric
 
 
 def _accuracy_metric(logits: bool):
@@ -204,13 +194,16 @@ def _model_dtype(model):
     return None
 
 
-def _as_x(X, dtype) -> ag.Tensor:
-    if isinstance(X, ag.Tensor):
-        return X
+def _inputs(X, dtype) -> np.ndarray:
+    """``X`` as an array, numbers cast to the model's ``dtype`` (None: left as they are)."""
     X = np.asarray(X)
     if dtype is not None and X.dtype.kind in "biuf" and X.dtype != dtype:
         X = X.astype(dtype)
-    return ag.Tensor(X)
+    return X
+
+
+def _as_x(X, dtype) -> ag.Tensor:
+    return X if isinstance(X, ag.Tensor) else ag.Tensor(_inputs(X, dtype))
 
 
 def _as_y(y, dtype):
@@ -320,9 +313,7 @@ def fit(model, loss_fn, optimizer, train, val=None, epochs: int = 10, batch_size
         raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
     fns = _resolve_metrics(metrics, loss_fn)
     dtype = _model_dtype(model)
-    Xtr = np.asarray(Xtr)
-    if dtype is not None and Xtr.dtype.kind in "biuf" and Xtr.dtype != dtype:
-        Xtr = Xtr.astype(dtype)
+    Xtr = _inputs(Xtr, dtype)
     ytr = _as_y(ytr, dtype)
     rng = get_rng(rng)
     callbacks = list(callbacks or ())
