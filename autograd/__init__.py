@@ -24,7 +24,14 @@ from .functional import concat, grad, maximum, minimum, stack, value_and_grad, w
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck, numerical_grad
 from .graph import GraphDrawing, GraphvizNotFoundError, draw_graph
 from .tensor import Tensor
-from .trace import AnomalyError, BackwardTrace, TraceStep, detect_anomaly, trace_backward
+from .trace import (
+    AnomalyError,
+    BackwardTrace,
+    TraceStep,
+    detect_anomaly,
+    register_library,
+    trace_backward,
+)
 
 __all__ = [
     "Tensor", "Function", "ShapeError",
@@ -35,5 +42,6 @@ __all__ = [
     "backward_steps", "BackwardStep", "topological_order", "unbroadcast",
     "draw_graph", "GraphDrawing", "GraphvizNotFoundError",
     "trace_backward", "BackwardTrace", "TraceStep", "detect_anomaly", "AnomalyError",
+    "register_library",
 ]
 __version__ = "0.1.0"

@@ -53,7 +53,8 @@ from .graph import (
 )
 from .tensor import Tensor
 
-__all__ = ["trace_backward", "BackwardTrace", "TraceStep", "detect_anomaly", "AnomalyError"]
+__all__ = ["trace_backward", "BackwardTrace", "TraceStep", "detect_anomaly", "AnomalyError",
+           "register_library"]
 
 
 # =========================================================================== the trace
@@ -593,12 +594,15 @@ class AnomalyError(RuntimeError):
         self.op, self.where, self.phase = op, where, phase
 
 
-_AUTOGRAD_DIR = os.path.dirname(os.path.abspath(__file__))
-# frames in these directories are library code, not the user's
-_LIBRARY_DIRS = (
-    _AUTOGRAD_DIR + os.sep,
-    os.path.join(os.path.dirname(_AUTOGRAD_DIR), "nn") + os.sep,
-)
+# top-level packages whose frames are library code, not the user's
+_LIBRARIES = {__name__.partition(".")[0]}
+
+
+def register_library(package: str) -> None:
+    """Count ``package``'s code as library code: anomaly mode then reports the first line
+    outside it (and outside autograd) as where an op was made. A package built on
+    autograd (``nn`` does this) calls it with its own name."""
+    _LIBRARIES.add(package.partition(".")[0])
 
 _HINTS = {
     "Log": "log is NaN for negative inputs and -inf at 0: clip the input "
@@ -614,12 +618,12 @@ _HINTS = {
 
 
 def _user_location() -> str | None:
-    """``"file:line"`` of the innermost frame outside the autograd and nn packages."""
+    """``"file:line"`` of the innermost frame outside autograd and registered libraries."""
     f = sys._getframe(2)
     while f is not None:
-        fn = os.path.abspath(f.f_code.co_filename)
-        if not fn.startswith(_LIBRARY_DIRS):
-            return f"{fn}:{f.f_lineno}"
+        module = f.f_globals.get("__name__", "")
+        if module.partition(".")[0] not in _LIBRARIES:
+            return f"{os.path.abspath(f.f_code.co_filename)}:{f.f_lineno}"
         f = f.f_back
     return None
 

@@ -15,6 +15,8 @@ live in ``nn.data``; ``fit`` / ``evaluate`` / ``predict`` in ``nn.training``;
 ``save`` / ``load`` (``.npz``, never pickle) in ``nn.io``.
 """
 
+import autograd as ag
+
 from . import data, functional, init, optim
 from .functional import l2_penalty
 from .gradflow import GradFlowRecorder, grad_flow, grad_stats
@@ -35,6 +37,8 @@ from .layers import (
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, Parameter, Sequential, StateDictError
 from .training import History, NaNLossError, accuracy, evaluate, fit, predict
+
+ag.register_library(__name__)  # anomaly mode points past nn, at the user's line
 
 __all__ = [
     "Module", "Parameter", "Sequential", "StateDictError", "IncompatibleKeys",

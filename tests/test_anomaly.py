@@ -100,3 +100,34 @@ def test_trace_and_drawing_show_where_ops_were_made():
     assert trace[1].created_at == where
     assert f"made at {where}" in trace[1].describe()
     assert f"made at {where}" in ag.draw_graph(loss).source  # in the tooltip
+
+
+def test_ops_made_inside_a_library_point_at_the_users_line(monkeypatch):
+    """Ops that a registered library (nn, or any package built on autograd) makes for
+    the user are blamed on the user's line that called it, not on the library's."""
+    import types
+
+    from autograd import trace
+
+    lib = types.ModuleType("mylib.layers")
+    exec("def half_log(t):\n    return t.log() * 0.5\n", lib.__dict__)
+    x = ag.Tensor([-1.0, 1.0], requires_grad=True)
+
+    def blamed() -> str:
+        with ag.detect_anomaly(), np.errstate(invalid="ignore"):
+            with pytest.raises(ag.AnomalyError) as info:
+                lib.half_log(x)
+        return info.value.where
+
+    assert blamed().endswith(":2")  # not registered: the library's own line
+    monkeypatch.setattr(trace, "_LIBRARIES", set(trace._LIBRARIES))
+    ag.register_library("mylib")
+    where = blamed()
+    assert where.startswith(__file__) and not where.endswith(":2")
+
+    import nn
+
+    layer = nn.Linear(2, 1)
+    with ag.detect_anomaly(), pytest.raises(ag.AnomalyError) as info:
+        where = _here(); layer(ag.Tensor([[np.inf, 0.0]]))  # noqa: E702
+    assert info.value.where == where  # nn registers itself
