@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -47,6 +48,8 @@ class Table:
     title: str
     baseline: str
     unit: str = "per call"
+    column: str = "time"  # what the numbers are
+    fmt: Callable = fmt_time  # how one number is written
     rows: dict = field(default_factory=dict)  # name -> seconds (or None: not available)
     notes: list = field(default_factory=list)
     targets: list = field(default_factory=list)  # (description, met: bool)
@@ -64,13 +67,14 @@ class Table:
     def markdown(self) -> str:
         base = self.rows.get(self.baseline)
         lines = [f"**{self.title}**", "",
-                 f"| library | time ({self.unit}) | × {self.baseline} |", "|---|---:|---:|"]
+                 f"| library | {self.column} ({self.unit}) | × {self.baseline} |",
+                 "|---|---:|---:|"]
         for name, t in self.rows.items():
             if t is None:
                 lines.append(f"| {name} | n/a | n/a |")
             else:
                 ratio = f"{t / base:.2f}" if base else "n/a"
-                lines.append(f"| {name} | {fmt_time(t)} | {ratio} |")
+                lines.append(f"| {name} | {self.fmt(t)} | {ratio} |")
         for desc, met in self.targets:
             lines.append(f"\n- target: {desc}: **{'met' if met else 'missed'}**")
         for note in self.notes:

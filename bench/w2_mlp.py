@@ -210,8 +210,9 @@ def run() -> list[Table]:
         table.target(f"chainrule no slower than PyTorch (measured {vs_torch:.2f}x PyTorch)",
                      vs_torch <= 1.0)
 
-    mem = MemoryTable("W2: peak memory allocated during one step (tracemalloc)",
-                      baseline="NumPy (hand-written)")
+    mem = Table("W2: peak memory allocated during one step (tracemalloc)",
+                baseline="NumPy (hand-written)", column="peak", unit="MB",
+                fmt=lambda n: f"{n / 1e6:.2f}")
     mem.add("NumPy (hand-written)", peak_bytes(numpy_step(batches, weights)[0]))
     mem.add("chainrule", peak_bytes(chainrule_step(batches, weights)[0]))
     mem_ratio = mem.ratio("chainrule")
@@ -222,28 +223,7 @@ def run() -> list[Table]:
                        f"NumPy {losses[1]:.6f}")
     table.notes.append("PyTorch is timed after the others: its OpenMP threads keep spinning "
                        "for a while after each call and would slow what runs next")
-    table.notes.append("chainrule's engine copies each parameter's gradient once into "
-                       "p.grad (about 1 MB here); that copy is a few percent of this step")
     return [table, mem]
-
-
-class MemoryTable(Table):
-    """A Table whose rows are byte counts, shown in MB."""
-
-    def __init__(self, title: str, baseline: str):
-        super().__init__(title, baseline, unit="MB")
-
-    def markdown(self) -> str:
-        base = self.rows[self.baseline]
-        lines = [f"**{self.title}**", "", f"| library | peak (MB) | × {self.baseline} |",
-                 "|---|---:|---:|"]
-        for name, b in self.rows.items():
-            lines.append(f"| {name} | {b / 1e6:.2f} | {b / base:.2f} |")
-        for desc, met in self.targets:
-            lines.append(f"\n- target: {desc}: **{'met' if met else 'missed'}**")
-        for note in self.notes:
-            lines.append(f"\n- {note}")
-        return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
