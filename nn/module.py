@@ -174,20 +174,22 @@ class Module:
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` (or None: a declared but absent weight, like ``bias``)."""
         if param is None:
-            self._modules.pop(name, None)
-            self._parameters[name] = None
-            self.__dict__[name] = None
+            self._declare_absent(name, self._parameters, self._modules)
         else:
             setattr(self, name, param)
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Register ``module`` under ``name`` (same as assigning the attribute)."""
         if module is None:
-            self._parameters.pop(name, None)
-            self._modules[name] = None
-            self.__dict__[name] = None
+            self._declare_absent(name, self._modules, self._parameters)
         else:
             setattr(self, name, module)
+
+    def _declare_absent(self, name: str, registry: dict, other: dict) -> None:
+        """``name`` is declared in ``registry`` but holds None (a Linear without bias)."""
+        other.pop(name, None)
+        registry[name] = None
+        self.__dict__[name] = None
 
     def _set_path(self, path: str) -> None:
         """Record where this module sits, and rename its parameters after it."""

@@ -282,3 +282,19 @@ def test_gradcheck_linear():
     mlp = nn.MLP([3, 4, 2], activation="tanh", rng=1)
     x = ag.Tensor(rng.standard_normal((4, 3)), requires_grad=True)
     ag.gradcheck(lambda x, *ps: mlp(x).sum(), [x, *mlp.parameters()])
+
+
+def test_register_parameter_and_add_module_by_name():
+    m = nn.Module()
+    w = nn.Parameter(np.ones(2))
+    m.register_parameter("w", w)
+    m.add_module("inner", nn.Linear(2, 1))
+    assert m.w is w and dict(m.named_parameters())["inner.weight"].shape == (1, 2)
+    # None declares the name without a value, as a Linear without bias does
+    m.register_parameter("b", None)
+    m.add_module("extra", None)
+    assert m.b is None and m.extra is None
+    assert sorted(m.state_dict()) == ["inner.bias", "inner.weight", "w"]
+    # a name moves from one registry to the other
+    m.add_module("w", None)
+    assert "w" not in dict(m.named_parameters()) and m.w is None
