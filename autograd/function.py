@@ -44,6 +44,8 @@ __all__ = [
     "get_default_dtype",
     "name_scope",
     "current_scope",
+    "get_anomaly_hook",
+    "set_anomaly_hook",
 ]
 
 # ---------------------------------------------------------------------------- modes
@@ -144,6 +146,18 @@ def current_scope() -> str:
     return _scope
 
 
+def get_anomaly_hook():
+    """The object anomaly mode installed (see ``anomaly.detect_anomaly``), or None."""
+    return _anomaly
+
+
+def set_anomaly_hook(hook) -> None:
+    """Install ``hook`` (or None): after every op ``hook.on_forward(ctx, out, arrays)``
+    runs, and after every node's backward ``hook.on_backward(ctx, grad, sent)``."""
+    global _anomaly
+    _anomaly = hook
+
+
 # ---------------------------------------------------------------------------- errors
 
 
@@ -190,6 +204,15 @@ class Function:
     __slots__ = ("parents", "needs_input_grad", "saved", "_released", "__dict__",
                  "__weakref__")
     scope = ""  # set per node when a name scope is open
+    # What pictures and messages show about the op, set as class attributes on the op
+    # (a custom Function may set them too): ``rule``, its local derivative as text
+    # ("d(a*b)/da = b"); ``symbol``, drawn in its graph node ("×"; default: derived from
+    # the class name); ``infix``, the operator in step-through expressions ("*"; None
+    # for ops written as calls); ``hint``, advice when it makes a NaN or Inf.
+    rule = ""
+    symbol = None
+    infix = None
+    hint = None
     created_at = None  # "file:line" of the user code, recorded in anomaly mode
 
     @staticmethod

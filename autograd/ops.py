@@ -16,6 +16,38 @@ import numpy as np
 
 from .function import Function, ShapeError
 
+__all__ = [
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Neg",
+    "Pow",
+    "MatMul",
+    "Exp",
+    "Log",
+    "Sqrt",
+    "Abs",
+    "Tanh",
+    "Sigmoid",
+    "Relu",
+    "Clip",
+    "Maximum",
+    "Minimum",
+    "Where",
+    "Sum",
+    "Mean",
+    "Max",
+    "Min",
+    "Softmax",
+    "LogSoftmax",
+    "Reshape",
+    "Transpose",
+    "GetItem",
+    "Concat",
+    "Stack",
+]
+
 # ----------------------------------------------------------------------- helpers
 
 

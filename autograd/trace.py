@@ -698,12 +698,12 @@ class detect_anomaly(contextlib.ContextDecorator):
         self.check_nan = check_nan
 
     def __enter__(self):
-        self._prev = _fn._anomaly
-        _fn._anomaly = self
+        self._prev = _fn.get_anomaly_hook()
+        _fn.set_anomaly_hook(self)
         return self
 
     def __exit__(self, *exc):
-        _fn._anomaly = self._prev
+        _fn.set_anomaly_hook(self._prev)
         return False
 
     # -- the hooks Function.apply and the engine call --------------------------------
