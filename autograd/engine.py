@@ -1,15 +1,21 @@
-"""The backward engine: one loop, written once.
+"""The backward engine: the chain rule applied to a recorded graph.
 
-``backward_steps(root, gradient)`` is a generator. It orders the graph (an iterative
-depth-first search, so a graph 100,000 nodes deep is fine), then visits the nodes from
-the root back to the leaves. At each node it runs the tensor's hooks, applies the chain
-rule through the op's ``backward`` (upstream gradient in, one gradient per parent out),
-sums each parent gradient down to the parent's shape (``unbroadcast``, the only place
-broadcasting is undone) and adds it to what that parent has received so far. Each visit
-yields a ``BackwardStep``.
+Read it in two parts.
 
-``Tensor.backward()`` drains this generator; the step-through viewer (``trace``) and
-anomaly mode read the very same steps.
+1. ``reference_backward``: backpropagation as a learner expects it, in about twenty
+   lines. Order the graph so that every tensor comes after its inputs, walk that order
+   backwards, and at each op apply the chain rule: the gradient arriving at the op's
+   output, times the op's local derivative (its ``backward``), is what each input
+   receives; inputs used several times add up what they receive.
+2. ``backward_steps``: the same algorithm, made fast and observable. It is the loop
+   ``Tensor.backward()`` runs; the step-through viewer and anomaly mode read the very
+   same steps. It finds the order on the way (no sorting pass), frees each node as soon
+   as it is done, and yields one ``BackwardStep`` per node.
+
+Both call ``chain_rule`` for the step at one node (run the op's backward, check what
+it returned, sum each gradient down to its input's shape with ``unbroadcast``, the only
+place broadcasting is undone) and ``accumulate`` to add a gradient into a leaf's
+``.grad``. A property test checks that both give the same gradients on random graphs.
 """
 
 from __future__ import annotations
@@ -22,25 +28,125 @@ from typing import NamedTuple
 import numpy as np
 
 from . import function as _fn
+from .function import ShapeError
 
-__all__ = ["BackwardStep", "backward_steps", "topological_order", "unbroadcast"]
+__all__ = ["BackwardStep", "backward_steps", "reference_backward", "chain_rule",
+           "accumulate", "topological_order", "unbroadcast"]
 
 
-class BackwardStep(NamedTuple):
-    """One visit of the backward loop.
+# =========================================================================== reference
 
-    ``node``: the Tensor whose gradient is now complete; ``grad``: that gradient
-    (dL/dnode); ``sent``: ``(parent, gradient)`` pairs, what the chain rule passed to
-    each parent (empty for a leaf, whose gradient went into ``.grad``).
+
+def reference_backward(root, gradient=None) -> None:
+    """Accumulate d(root)/d(leaf) into every leaf's ``.grad``: the plain algorithm.
+
+    ``Tensor.backward`` computes the same gradients with ``backward_steps`` (which also
+    runs hooks, frees the graph and can be stepped through).
     """
+    grads = {root: seed_gradient(root, gradient)}  # dL/dt for every t reached so far
+    for node in reversed(topological_order(root)):  # outputs before their inputs
+        g = grads.pop(node, None)
+        if g is None:
+            continue  # no gradient reaches this tensor
+        if node._ctx is None:  # a leaf: its gradient is complete
+            accumulate(node, g)
+            continue
+        for parent, g_parent in chain_rule(node, g):  # dL/dparent = dL/dnode · dnode/dparent
+            grads[parent] = grads[parent] + g_parent if parent in grads else g_parent
 
-    node: object
-    grad: np.ndarray
-    sent: tuple
+
+def topological_order(root) -> list:
+    """Tensors that ``root`` depends on through gradient-carrying edges, inputs first.
+
+    The order is creation order (every tensor is made after its inputs). The walk uses
+    an explicit stack, so depth is no limit.
+    """
+    seen = {root}
+    stack = [root]
+    while stack:
+        ctx = stack.pop()._ctx
+        if ctx is not None:
+            for p, need in zip(ctx.parents, ctx.needs_input_grad):
+                if need and p not in seen:
+                    seen.add(p)
+                    stack.append(p)
+    return sorted(seen, key=_creation_order)
 
 
-_new_step = tuple.__new__  # _new_step(BackwardStep, (node, grad, sent)): the fastest way
-_ndarray = np.ndarray
+def _creation_order(t):
+    return t._seq
+
+
+# =========================================================================== one node
+
+
+def chain_rule(node, g) -> tuple:
+    """The chain rule at one op: ``(parent, dL/dparent)`` for each input that needs a
+    gradient, given ``g = dL/dnode``. Each gradient has its parent's shape and dtype."""
+    ctx = node._ctx
+    if ctx._released:
+        raise _fn.released_error(ctx)
+    if ctx.seen_writes != _fn.write_count:  # something was written in place since
+        _check_saved(node, ctx)
+    out = ctx.backward(ctx, g)
+    parents = ctx.parents
+    if type(out) is not tuple:
+        out = (out,)
+    if len(out) != len(parents):
+        raise RuntimeError(
+            f"{ctx.name}.backward returned {len(out)} gradient(s) but forward took "
+            f"{len(parents)} input(s); return one per input (None where there is none)")
+    sent = ()
+    for p, need, gp in zip(parents, ctx.needs_input_grad, out):
+        if not need or gp is None:
+            continue
+        pdata = p._data
+        kind = type(gp)
+        # two NumPy scalars of one type have the same shape () and dtype
+        if kind is not type(pdata) or kind is _ndarray:
+            if kind is not _ndarray and not isinstance(gp, np.generic):
+                gp = _as_gradient(ctx, gp)
+            if gp.shape != pdata.shape:
+                gp = _fit_shape(ctx, gp, pdata.shape)
+            if gp.dtype is not pdata.dtype and gp.dtype != pdata.dtype:
+                gp = _fit_dtype(ctx, p, gp)
+        sent += ((p, gp),)
+    return sent
+
+
+def accumulate(node, g) -> None:
+    """Add ``g`` into ``node.grad``, an array the node owns, in the node's dtype.
+
+    The ownership rule: ``.grad`` never shares memory with anything else, so that
+    changing it in place (an optimiser does) changes nothing else. A first gradient is
+    copied, unless nothing else can see it: a fresh array (not a view) whose only
+    reference is the engine's (checked with CPython's reference count; where an
+    interpreter has none, ``TAKE_UNSHARED`` is False and every first gradient is copied).
+    """
+    if node.grad is None:
+        if (TAKE_UNSHARED and type(g) is _ndarray and g.base is None
+                and g.dtype is node._data.dtype and sys.getrefcount(g) <= _ALONE):
+            node.grad = g
+        else:
+            node.grad = np.array(g, dtype=node._data.dtype)
+    else:
+        node.grad = node.grad + g
+
+
+def _references_when_alone() -> int:
+    """What ``sys.getrefcount`` reports for an array held only by a caller's local
+    variable and passed on as an argument: the count ``accumulate`` sees for a gradient
+    that nothing outside the backward loop refers to."""
+
+    def probe(a):
+        return sys.getrefcount(a)
+
+    a = np.empty(1)
+    return probe(a)
+
+
+TAKE_UNSHARED = hasattr(sys, "getrefcount")  # False: always copy (see ``accumulate``)
+_ALONE = _references_when_alone() if TAKE_UNSHARED else 0
 
 
 def unbroadcast(grad, shape: tuple):
@@ -60,30 +166,8 @@ def unbroadcast(grad, shape: tuple):
     return grad.reshape(shape) if extra else grad
 
 
-def topological_order(root) -> list:
-    """Tensors that ``root`` depends on through gradient-carrying edges, parents first.
-
-    The order is creation order (every tensor is made after its inputs), which is the
-    order the backward loop visits in reverse. The walk uses an explicit stack, so
-    depth is no limit.
-    """
-    seen = {root}
-    stack = [root]
-    while stack:
-        ctx = stack.pop()._ctx
-        if ctx is not None:
-            for p, need in zip(ctx.parents, ctx.needs_input_grad):
-                if need and p not in seen:
-                    seen.add(p)
-                    stack.append(p)
-    return sorted(seen, key=_creation_order)
-
-
-def _creation_order(t):
-    return t._seq
-
-
-def _seed(root, gradient):
+def seed_gradient(root, gradient):
+    """dL/droot: ones for a single value, else the ``gradient=`` the caller passed."""
     data = root._data
     if gradient is None:
         if data.size != 1:
@@ -94,7 +178,7 @@ def _seed(root, gradient):
                 "gradient= an array of the same shape (dL/dy)."
             )
         return np.ones(data.shape, data.dtype)  # (np.ones_like is slower on a 0-d value)
-    g = gradient._data if isinstance(gradient, _fn._Tensor) else np.asarray(gradient)
+    g = gradient._data if isinstance(gradient, _fn.tensor_type()) else np.asarray(gradient)
     if g.shape != data.shape:
         raise ShapeError(
             f"backward: gradient has shape {g.shape} but the output has shape "
@@ -103,64 +187,59 @@ def _seed(root, gradient):
     return g.astype(data.dtype, copy=False)
 
 
-ShapeError = _fn.ShapeError
+def _check_saved(node, ctx) -> None:
+    """Raise if a tensor whose values ``ctx`` saved for backward was written since."""
+    saved = [s for s in ctx.saved if isinstance(s, np.ndarray)]
+    Tensor = _fn.tensor_type()
+    for t in (node, *ctx.parents):
+        if (isinstance(t, Tensor) and t._written > ctx.seen_writes
+                and any(np.may_share_memory(s, t._data) for s in saved)):
+            who = "its output" if t is node else "an input"
+            name = f" {t.name!r}" if t.name else ""
+            raise RuntimeError(
+                f"{ctx.name}.backward: {who}{name} of shape {t.shape} was changed in "
+                f"place after {ctx.name} saved it for backward (by an optimiser step, a "
+                "write through .data, or the like), so the gradient would use the new "
+                f"values. Run backward before changing it (e.g. loss.backward() before "
+                "optimizer.step()), compute the forward pass again after the change, or "
+                "change a copy.")
 
 
-def _run_hooks(node, g):
-    for hook in list(node._hooks.values()):
+# =========================================================================== the loop
+
+
+class BackwardStep(NamedTuple):
+    """One visit of the backward loop.
+
+    ``node``: the Tensor whose gradient is now complete; ``grad``: that gradient
+    (dL/dnode); ``sent``: ``(parent, gradient)`` pairs, what the chain rule passed to
+    each parent (empty for a leaf, whose gradient went into ``.grad``).
+    """
+
+    node: object
+    grad: np.ndarray
+    sent: tuple
+
+
+_new_step = tuple.__new__  # _new_step(BackwardStep, (node, grad, sent)): the fastest way
+_ndarray = np.ndarray
+
+
+def _watch(node, g):
+    """What a tensor with hooks or ``retain_grad()`` needs when its gradient is ready."""
+    for hook in list(node._hooks.values()) if node._hooks else ():
         r = hook(g)
         if r is not None:
-            r = r._data if isinstance(r, _fn._Tensor) else np.asarray(r)
+            r = r._data if isinstance(r, _fn.tensor_type()) else np.asarray(r)
             if r.shape != g.shape:
                 raise ShapeError(
                     f"hook {hook!r}: returned a gradient of shape {r.shape}, "
                     f"expected {g.shape}"
                 )
             g = r
-    return g
-
-
-def _watch(node, g):
-    """What a tensor with hooks or ``retain_grad()`` needs when its gradient is ready."""
-    if node._hooks:
-        g = _run_hooks(node, g)
     if node._retains and node._ctx is not None:  # a leaf stores its gradient anyway
-        _store_grad(node, g)
+        accumulate(node, g)
     return g
-
-
-def _references_when_alone() -> int:
-    """What ``sys.getrefcount`` reports for an array held only by a caller's local
-    variable and passed on as an argument: the count ``_store_grad`` sees for a
-    gradient that nothing outside the backward loop refers to."""
-    if not hasattr(sys, "getrefcount"):  # not CPython: always copy
-        return 0
-
-    def probe(a):
-        return sys.getrefcount(a)
-
-    a = np.empty(1)
-    return probe(a)
-
-
-_ALONE = _references_when_alone()
-
-
-def _store_grad(node, g):
-    """Accumulate into ``node.grad``, an array the node owns, in the node's dtype.
-
-    A first gradient that nothing else refers to (not a view, not an array an op, a
-    hook, another tensor or a recorded step still holds) is taken as it is; any
-    other is copied, so that changing ``.grad`` in place never changes anything else.
-    """
-    if node.grad is None:
-        if (type(g) is np.ndarray and g.base is None and g.dtype is node._data.dtype
-                and sys.getrefcount(g) <= _ALONE):
-            node.grad = g
-        else:
-            node.grad = np.array(g, dtype=node._data.dtype)
-    else:
-        node.grad = node.grad + g
 
 
 def backward_steps(root, gradient=None, retain_graph: bool = False, *, record: bool = True):
@@ -169,10 +248,10 @@ def backward_steps(root, gradient=None, retain_graph: bool = False, *, record: b
     ``record=False`` yields ``None`` instead of each step: the same loop, without
     writing down what it did (``Tensor.backward`` drains it that way).
 
-    Nodes wait in a heap keyed by creation order; the newest waiting node is taken
-    next. Everything that consumes a tensor was created after it, so by the time a
-    tensor is taken, every contribution to its gradient has arrived: this is a reverse
-    topological order found on the way, without a separate sorting pass.
+    This is ``reference_backward`` with the order found on the way: nodes wait in a
+    heap keyed by creation order and the newest waiting node is taken next. Everything
+    that consumes a tensor was created after it, so by the time a tensor is taken,
+    every contribution to its gradient has arrived.
 
     The newest parent that a step makes ready is held beside the heap, with its
     gradient (``nxt``, ``nxt_g``): it goes next unless a newer node waits. In a chain
@@ -185,42 +264,19 @@ def backward_steps(root, gradient=None, retain_graph: bool = False, *, record: b
         )
     grads = {}  # what each node waiting in the heap has received so far
     heap = []  # (-creation order, node): the newest on top
-    anomaly = _fn._anomaly
-    detail = record or anomaly is not None  # someone reads what each step sent
-    node, g = root, _seed(root, gradient)  # the node visited now, with its gradient
+    anomaly = _fn.get_anomaly_hook()
+    node, g = root, seed_gradient(root, gradient)  # the node visited now, with its gradient
     while True:
         if node._watched:  # hooks, retain_grad
             g = _watch(node, g)
         ctx = node._ctx
         nxt = nxt_g = None
         if ctx is None:
-            _store_grad(node, g)
+            accumulate(node, g)
             yield _new_step(BackwardStep, (node, g, ())) if record else None
         else:
-            if ctx._released:
-                raise _fn._released_error(ctx)
-            out = ctx.backward(ctx, g)
-            parents = ctx.parents
-            if type(out) is not tuple:
-                out = (out,)
-            if len(out) != len(parents):
-                raise RuntimeError(
-                    f"{ctx.name}.backward returned {len(out)} gradient(s) but forward took "
-                    f"{len(parents)} input(s); return one per input (None where there is "
-                    "none)"
-                )
-            sent = ()
-            for p, need, gp in zip(parents, ctx.needs_input_grad, out):
-                if not need or gp is None:
-                    continue
-                pdata = p._data
-                kind = type(gp)
-                # two NumPy scalars of one type have the same shape () and dtype
-                if kind is not type(pdata) or kind is _ndarray:
-                    if gp.shape != pdata.shape:
-                        gp = _fit_shape(ctx, gp, pdata.shape)
-                    if gp.dtype is not pdata.dtype and gp.dtype != pdata.dtype:
-                        gp = _fit_dtype(ctx, p, gp)
+            sent = chain_rule(node, g)
+            for p, gp in sent:
                 if p is nxt:  # the same input twice (x * x)
                     nxt_g = nxt_g + gp
                 else:
@@ -236,15 +292,13 @@ def backward_steps(root, gradient=None, retain_graph: bool = False, *, record: b
                     else:
                         grads[p] = gp
                         heappush(heap, (-p._seq, p))
-                if detail:
-                    sent += ((p, gp),)
             if anomaly is not None:
                 anomaly.on_backward(ctx, g, sent)
             if not retain_graph:  # free the node: its saved arrays go, a rerun raises
                 ctx.saved = ()
                 ctx._released = True
             yield _new_step(BackwardStep, (node, g, sent)) if record else None
-            out = sent = gp = None  # hold no gradient beyond its step (see _store_grad)
+            sent = gp = None  # hold no gradient beyond its step (see accumulate)
         if nxt is not None:
             if heap and heap[0][0] < -nxt._seq:  # a newer node waits: it goes first
                 grads[nxt] = nxt_g
@@ -257,6 +311,15 @@ def backward_steps(root, gradient=None, retain_graph: bool = False, *, record: b
             g = grads.pop(node)
         else:
             return
+
+
+def _as_gradient(ctx, gp):
+    """A gradient that backward returned as something other than an array."""
+    if isinstance(gp, (bool, int, float)):
+        return np.asarray(gp)
+    raise TypeError(
+        f"{ctx.name}.backward returned a gradient of type {type(gp).__name__}; return a "
+        "NumPy array (or a number, or None for an input without a gradient) per input")
 
 
 def _fit_dtype(ctx, parent, grad):

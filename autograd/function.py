@@ -22,14 +22,16 @@ gradient per positional argument of ``forward`` (``None`` where there is none), 
 broadcast shape of the output if that is easier: the engine sums it down to each
 parent's shape.
 
-This module also holds the global modes: grad mode (``no_grad`` / ``enable_grad``),
-the default dtype, the name scope that modules open, and the anomaly-mode hooks.
+This module also holds the modes: grad mode (``no_grad`` / ``enable_grad``), the name
+scope that modules open and the anomaly-mode hook, each per thread as in PyTorch, and
+the default dtype.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 
 import numpy as np
 
@@ -50,12 +52,28 @@ __all__ = [
 
 # ---------------------------------------------------------------------------- modes
 
-_grad_enabled = True
-_default_dtype = np.dtype(np.float64)
-_scope = ""  # dotted name scope opened by ``name_scope`` (e.g. "layers.0")
-# set by ``trace.detect_anomaly``: an object whose on_forward(ctx, out, arrays) runs after
-# every op and on_backward(ctx, grad, sent) after every node's backward
-_anomaly = None
+
+class _Modes(threading.local):
+    """The modes of the calling thread (PyTorch's semantics: each thread has its own).
+
+    Class attributes are each new thread's defaults. ``plain`` is True while grad mode
+    is on, no name scope is open and anomaly mode is off: then an op reads this one
+    attribute and nothing else of the modes.
+    """
+
+    grad_enabled = True
+    scope = ""  # dotted name scope opened by ``name_scope`` (e.g. "layers.0")
+    # set by ``detect_anomaly``: an object whose on_forward(ctx, out, arrays) runs after
+    # every op and on_backward(ctx, grad, sent) after every node's backward
+    anomaly = None
+    plain = True
+
+    def update(self) -> None:
+        self.plain = self.grad_enabled and not self.scope and self.anomaly is None
+
+
+_modes = _Modes()
+_default_dtype = np.dtype(np.float64)  # process-wide, as in PyTorch
 
 _Tensor = None  # set by tensor.py once the class exists (tensor.py imports this module)
 
@@ -65,26 +83,58 @@ def _register_tensor_type(cls):
     _Tensor = cls
 
 
+def tensor_type():
+    """The ``Tensor`` class (defined in tensor.py, which imports this module)."""
+    return _Tensor
+
+
 def is_grad_enabled() -> bool:
-    """Whether new ops are recorded for backward."""
-    return _grad_enabled
+    """Whether new ops are recorded for backward (in the calling thread)."""
+    return _modes.grad_enabled
+
+
+def _set_grad_mode(mode: bool) -> None:
+    _modes.grad_enabled = mode
+    _modes.update()
 
 
 class set_grad_enabled(contextlib.ContextDecorator):
-    """Turn graph recording on or off inside a ``with`` block (or a decorated function)."""
+    """Turn graph recording on or off, as PyTorch's ``torch.set_grad_enabled``.
+
+    ``ag.set_grad_enabled(False)`` as a plain call switches recording off for the
+    calling thread from then on; ``with ag.set_grad_enabled(False): ...`` (or as a
+    decorator) switches it only inside, restoring the previous mode on the way out.
+    """
 
     def __init__(self, mode: bool):
         self.mode = bool(mode)
+        self._prev = [_modes.grad_enabled]  # what the first __exit__ restores
+        self._armed = True  # the mode is already set: the first __enter__ has no work
+        _set_grad_mode(self.mode)
+
+    def __call__(self, func):
+        # used as a decorator: the mode applies to the function's calls, not from now on
+        if self._armed:
+            _set_grad_mode(self._prev.pop())
+            self._armed = False
+        return super().__call__(func)
+
+    def _recreate_cm(self):
+        # each call of a decorated function gets its own object (threads, recursion)
+        cm = object.__new__(type(self))
+        cm.mode, cm._prev, cm._armed = self.mode, [], False
+        return cm
 
     def __enter__(self):
-        global _grad_enabled
-        self.prev = _grad_enabled
-        _grad_enabled = self.mode
+        if self._armed:
+            self._armed = False
+        else:
+            self._prev.append(_modes.grad_enabled)
+            _set_grad_mode(self.mode)
         return self
 
     def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.prev
+        _set_grad_mode(self._prev.pop())
         return False
 
 
@@ -92,14 +142,14 @@ class no_grad(set_grad_enabled):
     """Context manager / decorator: ops inside record no graph (evaluation, updates)."""
 
     def __init__(self):
-        super().__init__(False)
+        self.mode, self._prev, self._armed = False, [], False
 
 
 class enable_grad(set_grad_enabled):
     """Context manager / decorator: record the graph even inside ``no_grad``."""
 
     def __init__(self):
-        super().__init__(True)
+        self.mode, self._prev, self._armed = True, [], False
 
 
 def set_default_dtype(dtype) -> None:
@@ -130,32 +180,34 @@ class name_scope(contextlib.ContextDecorator):
         self.name = name
 
     def __enter__(self) -> str:
-        global _scope
-        self.prev = prev = _scope
+        modes = _modes
+        self.prev = prev = modes.scope
         name = self.name
-        _scope = f"{prev}.{name}" if prev and name else (name or prev)
-        return _scope
+        modes.scope = scope = f"{prev}.{name}" if prev and name else (name or prev)
+        modes.plain = scope == "" and modes.grad_enabled and modes.anomaly is None
+        return scope
 
     def __exit__(self, *exc) -> bool:
-        global _scope
-        _scope = self.prev
+        _modes.scope = self.prev
+        _modes.update()
         return False
 
 
 def current_scope() -> str:
-    return _scope
+    return _modes.scope
 
 
 def get_anomaly_hook():
-    """The object anomaly mode installed (see ``anomaly.detect_anomaly``), or None."""
-    return _anomaly
+    """The object anomaly mode installed in this thread (see ``detect_anomaly``), or None."""
+    return _modes.anomaly
 
 
 def set_anomaly_hook(hook) -> None:
-    """Install ``hook`` (or None): after every op ``hook.on_forward(ctx, out, arrays)``
-    runs, and after every node's backward ``hook.on_backward(ctx, grad, sent)``."""
-    global _anomaly
-    _anomaly = hook
+    """Install ``hook`` (or None) for the calling thread: after every op
+    ``hook.on_forward(ctx, out, arrays)`` runs, and after every node's backward
+    ``hook.on_backward(ctx, grad, sent)``."""
+    _modes.anomaly = hook
+    _modes.update()
 
 
 # ---------------------------------------------------------------------------- errors
@@ -201,8 +253,8 @@ class Function:
     """
 
     # slots keep node creation cheap; a subclass may still set any other attribute
-    __slots__ = ("parents", "needs_input_grad", "saved", "_released", "__dict__",
-                 "__weakref__")
+    __slots__ = ("parents", "needs_input_grad", "saved", "_released", "seen_writes",
+                 "__dict__", "__weakref__")
     scope = ""  # set per node when a name scope is open
     # What pictures and messages show about the op, set as class attributes on the op
     # (a custom Function may set them too): ``rule``, its local derivative as text
@@ -246,17 +298,23 @@ class Function:
     # -- the call -------------------------------------------------------------------
     @classmethod
     def apply(cls, *args, **kwargs):
-        """Run the op on Tensors (and constants); record it if a gradient is needed."""
+        """Run the op on Tensors (and constants); record it if a gradient is needed.
+
+        Tensors go in as positional arguments (``forward`` receives their arrays in
+        order); keyword arguments are options such as ``axis``.
+        """
         n = len(args)
         if n == 2:  # one or two inputs: almost every op
             return _apply_2(cls, *args, kwargs)
         if n == 1:
             return _apply_1(cls, *args, kwargs)
         Tensor = _Tensor
+        if kwargs:
+            _check_options(cls, kwargs)
         ctx = cls()
-        arrays = tuple(a._data if isinstance(a, Tensor) else a for a in args)
+        arrays = _weak_scalars(tuple(a._data if isinstance(a, Tensor) else a for a in args))
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = _grad_enabled and True in needs
+        record = True in needs and _modes.grad_enabled
         ctx.needs_input_grad = needs if record else (False,) * n
         try:
             out = cls.forward(ctx, *arrays, **kwargs)
@@ -274,11 +332,12 @@ class Function:
 
 
 def _apply_1(cls, a, kwargs=None):
-    Tensor = _Tensor
+    if kwargs:
+        _check_options(cls, kwargs)
     ctx = cls()
-    if isinstance(a, Tensor):
+    if isinstance(a, _Tensor):
         x = a._data
-        record = a.requires_grad and _grad_enabled
+        record = a.requires_grad and (_modes.plain or _modes.grad_enabled)
     else:
         x = a
         record = False
@@ -294,6 +353,8 @@ def _apply_1(cls, a, kwargs=None):
 
 
 def _apply_2(cls, a, b, kwargs=None):
+    if kwargs:
+        _check_options(cls, kwargs)
     Tensor = _Tensor
     ctx = cls()
     if isinstance(a, Tensor):
@@ -302,9 +363,13 @@ def _apply_2(cls, a, b, kwargs=None):
         x, need_a = a, False
     if isinstance(b, Tensor):
         y, need_b = b._data, b.requires_grad
+        if isinstance(a, _np_generic):  # np.float64(2) * x32 stays float32
+            x = _weak(a, y)
     else:
         y, need_b = b, False
-    record = (need_a or need_b) and _grad_enabled
+        if isinstance(b, _np_generic):
+            y = _weak(b, x)
+    record = (need_a or need_b) and (_modes.plain or _modes.grad_enabled)
     ctx.needs_input_grad = (need_a, need_b) if record else _FALSE_2
     try:
         out = cls.forward(ctx, x, y, **kwargs) if kwargs else cls.forward(ctx, x, y)
@@ -319,43 +384,105 @@ def _apply_2(cls, a, b, kwargs=None):
 def _output(ctx, out, args, record):
     """The Tensor that ``apply`` returns; records ``ctx`` as its node if ``record``."""
     if not isinstance(out, _array_types):
-        out = np.asarray(out)
+        out = _checked_output(ctx, out)
     t = _new_object(_Tensor)
     t._data = out
     t._seq = next(_seq)
+    modes = _modes
     if record:
         ctx.parents = args
         ctx._released = False
-        if _scope:
-            ctx.scope = _scope
+        ctx.seen_writes = write_count
+        if not modes.plain and modes.scope:
+            ctx.scope = modes.scope
         t._ctx = ctx
         t.requires_grad = True
     else:
         t._ctx = None
         t.requires_grad = False
-    if _anomaly is not None:
+    if not modes.plain and modes.anomaly is not None:
         Tensor = _Tensor
-        _anomaly.on_forward(ctx, out, tuple(a._data if isinstance(a, Tensor) else a
-                                            for a in args))
+        modes.anomaly.on_forward(ctx, out, tuple(a._data if isinstance(a, Tensor) else a
+                                                 for a in args))
     return t
+
+
+def _checked_output(ctx, out):
+    """What forward returned, as an array: numbers (and lists of them) are accepted,
+    anything else raises naming the op."""
+    if not isinstance(out, _Tensor) and out is not None:
+        arr = np.asarray(out)
+        if arr.dtype.kind in "biufc":
+            return arr
+    what = "a Tensor" if isinstance(out, _Tensor) else type(out).__name__
+    fix = (" (compute on the arrays forward receives, or return t.data)"
+           if isinstance(out, _Tensor) else "")
+    raise TypeError(
+        f"{ctx.name}.forward returned {what}; forward must return its result as one "
+        f"NumPy array (or a number){fix}")
+
+
+def _check_options(cls, kwargs):
+    for key, value in kwargs.items():
+        if isinstance(value, _Tensor):
+            raise TypeError(
+                f"{cls.__name__}.apply: the Tensor passed as keyword argument {key}= would "
+                "not be tracked, so no gradient could reach it. Pass tensors as positional "
+                f"arguments ({cls.__name__}.apply(x, {key}_tensor)): forward(ctx, *arrays) "
+                "receives them in that order; keyword arguments are options (axis=...).")
+
+
+def _weak(scalar, other):
+    """A NumPy scalar next to an array takes the array's float dtype (PyTorch's rule:
+    Python and NumPy scalars are weak), so ``x32 / np.sqrt(4.0)`` stays float32."""
+    dtype = getattr(other, "dtype", None)
+    if dtype is not None and dtype.kind == "f" and scalar.dtype.kind in "biuf":
+        return dtype.type(scalar)
+    return scalar
+
+
+def _weak_scalars(arrays: tuple) -> tuple:
+    """``_weak`` over the inputs of an op with any number of inputs."""
+    if not any(isinstance(a, _np_generic) for a in arrays):
+        return arrays
+    ref = next((a for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"),
+               None)
+    return tuple(_weak(a, ref) if isinstance(a, _np_generic) else a for a in arrays)
+
+
+# How many times tensors have been written in place (``note_write``): a node remembers
+# the count when it is recorded, and backward looks closer only where it has changed.
+write_count = 0
+
+
+def note_write(tensor) -> None:
+    """Record that ``tensor``'s values were changed in place (an optimiser step, a write
+    through ``.data``): a node that saved them then refuses to run backward."""
+    global write_count
+    write_count += 1
+    tensor._written = write_count
 
 
 def _broadcast_error(ctx, arrays, err):
     """For NumPy's broadcast error in forward, a ShapeError naming the op and the
     shapes; None for any other ValueError (which goes on as it was)."""
-    if isinstance(err, ShapeError) or "broadcast" not in str(err):
+    # only NumPy's own message: an op's ValueError that mentions broadcasting goes on
+    if isinstance(err, ShapeError) or not str(err).startswith(_NUMPY_BROADCAST):
         return None
     return ShapeError(_broadcast_message(ctx.name.lower(), arrays, err))
 
 
+_NUMPY_BROADCAST = "operands could not be broadcast together"
 _array_types = (np.ndarray, np.generic)
+_np_generic = np.generic
 _new_object = object.__new__
 _TRUE_1, _FALSE_1, _FALSE_2 = (True,), (False,), (False, False)
 # what a slot that was never set reads as (through ``__getattr__``)
-_SLOT_DEFAULTS = {"parents": (), "needs_input_grad": (), "saved": (), "_released": False}
+_SLOT_DEFAULTS = {"parents": (), "needs_input_grad": (), "saved": (), "_released": False,
+                  "seen_writes": 0}
 
 
-def _released_error(ctx) -> RuntimeError:
+def released_error(ctx) -> RuntimeError:
     return RuntimeError(
         f"{ctx.name}: trying to run backward through this part of the graph a second "
         "time, but that part of the graph was freed after the first backward. "

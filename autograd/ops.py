@@ -63,6 +63,39 @@ def _normalize_axes(axis, ndim):
     return tuple(a % ndim if ndim else a for a in axes)
 
 
+def _reduce(fn, a, axis, keepdims):
+    """``fn(a, axis, keepdims)``, a NumPy reduction, with our message for a bad axis."""
+    try:
+        return fn(a, axis=axis, keepdims=keepdims)
+    except (np.exceptions.AxisError, TypeError):
+        _check_axes(fn.__name__, a, axis)
+        raise
+
+
+def _check_axes(op, a, axis):
+    """Raise ``AxisError`` naming the op and shape when ``axis`` does not fit ``a``."""
+    ndim = np.ndim(a)
+    for ax in axis if isinstance(axis, (tuple, list)) else (axis,):
+        if ax is None:
+            continue
+        if not isinstance(ax, (int, np.integer)):
+            raise TypeError(f"{op}: axis must be an int, a tuple of ints or None, got "
+                            f"{ax!r}")
+        if not -max(ndim, 1) <= ax < max(ndim, 1):
+            raise np.exceptions.AxisError(
+                f"{op}: axis {ax} is out of range for a tensor of shape {np.shape(a)} "
+                f"({ndim} dimensions): axes run from {-ndim} to {ndim - 1}"
+                if ndim else f"{op}: axis {ax} does not exist on a 0-d tensor; use "
+                "axis=None (or 0 or -1)")
+
+
+def _bool_error(op, symbol, fix, *arrays) -> TypeError:
+    dtypes = " and ".join(str(np.result_type(a)) for a in arrays)
+    return TypeError(f"{op}: the {symbol} operator is not defined for boolean tensors "
+                     f"(dtypes {dtypes}); use {fix}, or convert to numbers first "
+                     "(ag.Tensor(values, dtype=np.float64))")
+
+
 # ----------------------------------------------------------------------- arithmetic
 
 
@@ -83,7 +116,10 @@ class Sub(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        return a - b
+        try:
+            return a - b
+        except TypeError:
+            raise _bool_error("sub", "-", "a ^ b (logical xor)", a, b) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -129,7 +165,10 @@ class Neg(Function):
 
     @staticmethod
     def forward(ctx, a):
-        return -a
+        try:
+            return -a
+        except TypeError:
+            raise _bool_error("neg", "-", "~a (logical not)", a) from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -141,7 +180,15 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, a, p):
-        out = a**p
+        try:
+            out = a**p
+        except ValueError as err:
+            if "negative integer powers" not in str(err):
+                raise  # a broadcast error: function.py names the shapes
+            raise ValueError(
+                f"pow: an integer tensor (dtype {np.result_type(a)}) to a negative integer "
+                "power is not an integer; make the base floating-point first "
+                "(ag.Tensor(values, dtype=np.float64))") from None
         ctx.saved = (a, p, out)
         return out
 
@@ -149,7 +196,10 @@ class Pow(Function):
     def backward(ctx, grad):
         a, p, out = ctx.saved
         need_a, need_p = ctx.needs_input_grad
-        ga = grad * p * a ** (p - 1) if need_a else None
+        ga = None
+        if need_a:  # p·a**(p-1), and 0 where p == 0 (a**0 is flat even at a = 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ga = np.where(p == 0, 0.0, grad * p * a ** (p - 1))
         gp = None
         if need_p:
             # d/dp is 0 where a == 0 (0**p is flat in p for p > 0), as in PyTorch
@@ -163,7 +213,11 @@ class MatMul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        a_nd, b_nd = np.ndim(a), np.ndim(b)
+        if not isinstance(a, np.ndarray):  # lists and numbers, as the other operators take
+            a = np.asarray(a)
+        if not isinstance(b, np.ndarray):
+            b = np.asarray(b)
+        a_nd, b_nd = a.ndim, b.ndim
         if a_nd == 0 or b_nd == 0:
             raise ShapeError(
                 f"matmul: operands must be at least 1-D, got shapes {np.shape(a)} and "
@@ -182,7 +236,15 @@ class MatMul(Function):
                    and sb[1] == k_a else "")
             )
         ctx.saved = (a, b)
-        return a @ b
+        try:
+            return a @ b
+        except ValueError:  # only the batch dimensions are left to disagree
+            raise ShapeError(
+                f"matmul: shapes {a.shape} and {b.shape}: the batch dimensions "
+                f"{a.shape[:-2]} and {b.shape[:-2]} do not broadcast. matmul multiplies "
+                "the last two dimensions as matrices and broadcasts the dimensions before "
+                "them (aligned from the right, each pair equal or 1): give both the same "
+                "batch shape, or 1 where one operand is shared") from None
 
     @staticmethod
     def backward(ctx, grad):
@@ -312,13 +374,13 @@ class Relu(Function):
 
     @staticmethod
     def forward(ctx, a):
-        mask = a > 0
-        ctx.saved = (mask,)
-        return a * mask
+        ctx.saved = (a > 0,)
+        return np.maximum(a, 0)  # +0 for negatives and -inf (a * mask gives -0 and NaN)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad * ctx.saved[0]
+        # where, not grad * mask: a zero local derivative passes no gradient, even inf
+        return np.where(ctx.saved[0], grad, 0)
 
 
 class Clip(Function):
@@ -338,7 +400,7 @@ class Clip(Function):
             inside &= a >= lo
         if hi is not None:
             inside &= a <= hi
-        return grad * inside
+        return np.where(inside, grad, 0)
 
 
 class _Pick(Function):
@@ -356,9 +418,13 @@ class _Pick(Function):
     @classmethod
     def backward(cls, ctx, grad):
         a, b = ctx.saved
-        wa = cls.wins(a, b) + 0.5 * (a == b)
+        wins, ties = cls.wins(a, b), a == b
         need_a, need_b = ctx.needs_input_grad
-        return (grad * wa if need_a else None), (grad * (1 - wa) if need_b else None)
+        half = grad * 0.5
+        # np.where, not grad * 0/1 weights: the side not picked gets 0 even for inf
+        ga = np.where(wins, grad, np.where(ties, half, 0)) if need_a else None
+        gb = np.where(wins | ties, np.where(ties, half, 0), grad) if need_b else None
+        return ga, gb
 
 
 class Maximum(_Pick):
@@ -403,7 +469,7 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.shape, ctx.axis, ctx.keepdims = np.shape(a), axis, keepdims
-        return np.sum(a, axis=axis, keepdims=keepdims)
+        return _reduce(np.sum, a, axis, keepdims)
 
     @staticmethod
     def backward(ctx, grad):
@@ -415,7 +481,8 @@ class Mean(Function):
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        out = np.mean(a, axis=axis, keepdims=keepdims)
+        with np.errstate(invalid="ignore", divide="ignore"):  # the mean of nothing is NaN
+            out = _reduce(np.mean, a, axis, keepdims)
         n = np.size(a) // max(np.size(out), 1) if np.size(a) else 1
         ctx.shape, ctx.axis, ctx.keepdims, ctx.n = np.shape(a), axis, keepdims, n
         return out
@@ -432,10 +499,13 @@ class _Extremum(Function):
 
     @classmethod
     def forward(cls, ctx, a, axis=None, keepdims=False):
-        if np.size(a) == 0:
-            raise ValueError(f"{cls.__name__.lower()}: reduction of an empty tensor "
-                             f"of shape {np.shape(a)} has no identity")
-        out = cls.reduce(a, axis=axis, keepdims=keepdims)
+        try:
+            out = _reduce(cls.reduce, a, axis, keepdims)
+        except ValueError:  # NumPy: a zero-size reduction has no identity
+            raise ValueError(
+                f"{cls.__name__.lower()}: tensor of shape {np.shape(a)} has no values along "
+                f"axis={axis} to take the {cls.__name__.lower()} of; reduce along an axis "
+                "of nonzero length") from None
         ctx.saved = (a, out)
         ctx.axis, ctx.keepdims = axis, keepdims
         return out
@@ -446,7 +516,7 @@ class _Extremum(Function):
         shape = np.shape(a)
         hit = a == _expand(out, shape, axis, keepdims)
         count = np.sum(hit, axis=axis, keepdims=True)
-        return _expand(grad, shape, axis, keepdims) * hit / count
+        return np.where(hit, _expand(grad, shape, axis, keepdims) / count, 0)
 
 
 class Max(_Extremum):
@@ -464,6 +534,10 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, a, axis=-1):
+        _check_axes("softmax", a, axis)
+        if np.size(a) == 0:  # nothing to normalise: an empty result, as in NumPy/PyTorch
+            ctx.saved, ctx.axis = (a,), axis
+            return np.array(a, dtype=np.result_type(a, np.float16))
         z = np.exp(a - np.max(a, axis=axis, keepdims=True))
         out = z / np.sum(z, axis=axis, keepdims=True)
         ctx.saved = (out,)
@@ -481,6 +555,10 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, a, axis=-1):
+        _check_axes("log_softmax", a, axis)
+        if np.size(a) == 0:
+            ctx.saved, ctx.axis = (a,), axis
+            return np.array(a, dtype=np.result_type(a, np.float16))
         shifted = a - np.max(a, axis=axis, keepdims=True)
         out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
         ctx.saved = (out,)
@@ -521,7 +599,14 @@ class Transpose(Function):
 
     @staticmethod
     def forward(ctx, a, axes=None):
-        out = np.transpose(a, axes)  # validates axes first
+        if axes is not None:
+            _check_axes("transpose", a, axes)
+            if len(axes) != np.ndim(a) or len(set(np.mod(axes, max(np.ndim(a), 1)))) != len(axes):
+                raise ValueError(
+                    f"transpose: axes {tuple(axes)} are not a permutation of the {np.ndim(a)} "
+                    f"axes of shape {np.shape(a)}; name each axis once, e.g. "
+                    f"{tuple(reversed(range(np.ndim(a))))}")
+        out = np.transpose(a, axes)
         # negative axes normalised, so that argsort in backward inverts the permutation
         ctx.axes = None if axes is None else tuple(ax % np.ndim(a) for ax in axes)
         return out

@@ -58,25 +58,21 @@ class Tensor:
     _hooks = None
     _retains = False
     _watched = False  # has hooks or retains its grad: one check in the backward loop
+    _written = 0  # ``function.write_count`` when its values were last changed in place
     __array_ufunc__ = None  # NumPy defers to our operators instead of unwrapping us
     __hash__ = object.__hash__  # by identity: tensors are graph nodes, == is elementwise
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
         if isinstance(data, Tensor):
             data = data._data
-        if dtype is not None:
-            arr = np.array(data, dtype=dtype)
-        elif isinstance(data, (np.ndarray, np.generic)):
-            arr = np.array(data)
-        else:
-            arr = np.asarray(data)
-            if arr.dtype.kind == "f" or arr.dtype == object:
-                arr = arr.astype(_fn._default_dtype)
-        if requires_grad and arr.dtype.kind not in "fc":
+        arr = _as_values(data, dtype)
+        if requires_grad and arr.dtype.kind != "f":
+            what = "complex" if arr.dtype.kind == "c" else "floating-point"
             raise TypeError(
                 f"Tensor: only floating-point tensors can require grad, got dtype "
                 f"{arr.dtype}. Pass float data or dtype=np.float64 (or float32)."
-            )
+                + (" Complex gradients are not supported (they need conjugation); split "
+                   "into real and imaginary parts." if what == "complex" else ""))
         self._data = arr
         self.requires_grad = bool(requires_grad)
         self._ctx = None
@@ -87,15 +83,29 @@ class Tensor:
     # ------------------------------------------------------------------ array view
     @property
     def data(self) -> np.ndarray:
-        """The values, as an ndarray (writing into it bypasses the graph)."""
+        """The values: the tensor's own array (no copy), as an ndarray.
+
+        Writing into it changes the tensor outside the graph (``t.data[...] = v``,
+        ``p.data -= lr * p.grad``); the write is noted, so an op that saved these
+        values for backward raises instead of computing a gradient from the new ones.
+        """
         d = self._data
         if type(d) is not np.ndarray:
             d = self._data = np.asarray(d)
-        return d
+        view = d.view(DataView)
+        view._owner = self
+        return view
 
     @data.setter
     def data(self, value) -> None:
-        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+        arr = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if arr.dtype.kind not in _NUMERIC_KINDS:
+            raise TypeError(f"Tensor.data: values must be numbers, got dtype {arr.dtype}")
+        if self.requires_grad and arr.dtype.kind != "f":
+            raise TypeError(f"Tensor.data: this tensor requires grad, so its values must be "
+                            f"floating-point, got dtype {arr.dtype}")
+        self._data = arr
+        _fn.note_write(self)
 
     @property
     def shape(self) -> tuple:
@@ -126,10 +136,22 @@ class Tensor:
         return self._data.item()
 
     def numpy(self) -> np.ndarray:
-        return self.data
+        """The values as an ndarray sharing the tensor's memory.
+
+        For a tensor that requires grad it is a read-only view (writing raises), since
+        a write would bypass the graph unnoticed; ``t.detach().numpy().copy()`` gives
+        an array of your own, and ``t.data`` writes that the graph is told about.
+        """
+        d = self._data
+        if type(d) is not np.ndarray:
+            d = self._data = np.asarray(d)
+        if self.requires_grad:
+            d = d.view()
+            d.flags.writeable = False
+        return d
 
     def __array__(self, dtype=None, copy=None):
-        d = self.data
+        d = self.numpy()
         if dtype is not None and d.dtype != dtype:
             return d.astype(dtype)
         return d.copy() if copy else d
@@ -194,6 +216,49 @@ class Tensor:
 
     def zero_grad(self) -> None:
         self.grad = None
+
+    # ------------------------------------------------------------------ in place
+    # PyTorch's in-place methods, for changing values outside the graph (an optimiser
+    # step under no_grad()). A node that saved the old values then refuses backward.
+    def add_(self, other) -> Tensor:
+        return self._in_place(np.add, other)
+
+    def sub_(self, other) -> Tensor:
+        return self._in_place(np.subtract, other)
+
+    def mul_(self, other) -> Tensor:
+        return self._in_place(np.multiply, other)
+
+    def div_(self, other) -> Tensor:
+        return self._in_place(np.divide, other)
+
+    def copy_(self, src) -> Tensor:
+        return self._in_place(None, src)
+
+    def fill_(self, value) -> Tensor:
+        return self._in_place(None, value)
+
+    def zero_(self) -> Tensor:
+        return self._in_place(None, 0)
+
+    def _in_place(self, ufunc, other) -> Tensor:
+        if self.requires_grad and _fn.is_grad_enabled():
+            raise RuntimeError(
+                f"in-place change of a tensor of shape {self.shape} that requires grad: "
+                "the graph cannot follow it. Do it under ag.no_grad() (as an optimiser "
+                "step does), or build a new tensor (x = x + y).")
+        d = self.data.view(np.ndarray)  # a view that does not note the write: done below
+        other = other._data if isinstance(other, Tensor) else other
+        try:
+            if ufunc is None:
+                np.copyto(d, other, casting="same_kind")
+            else:
+                ufunc(d, other, out=d, casting="same_kind")
+        except (ValueError, TypeError) as err:
+            raise type(err)(f"in-place op on a tensor of shape {self.shape} and dtype "
+                            f"{self.dtype}: {err}") from None
+        _fn.note_write(self)
+        return self
 
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
@@ -349,6 +414,41 @@ class Tensor:
         return ops.Transpose.apply(self, axes=None)
 
 
+_NUMERIC_KINDS = "biufc"
+
+
+def _as_values(data, dtype) -> np.ndarray:
+    """``data`` as a new tensor's array: numbers only, Python floats in the default dtype."""
+    if data is None:
+        raise TypeError("Tensor: data is None; pass numbers (a number, a list of numbers "
+                        "or an array)")
+    try:
+        if dtype is not None:
+            arr = np.array(data, dtype=dtype)
+        elif isinstance(data, (np.ndarray, np.generic)):
+            arr = np.array(data)
+        else:
+            arr = np.asarray(data)
+            if arr.dtype.kind == "f":
+                arr = arr.astype(_fn.get_default_dtype(), copy=False)
+    except (ValueError, TypeError) as err:
+        raise TypeError(f"Tensor: cannot make numbers of {type(data).__name__} data "
+                        f"({err}); pass a number, a (nested, rectangular) list of numbers "
+                        "or an array") from None
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        found = ("None or other non-numbers" if arr.dtype.kind == "O"
+                 else f"dtype {arr.dtype}")
+        raise TypeError(f"Tensor: data must be numbers (bool, int, float), got {found} "
+                        f"from {type(data).__name__} {_short_repr(data)}; convert it first "
+                        "(e.g. float(x)), and use np.nan for missing values")
+    return arr
+
+
+def _short_repr(data) -> str:
+    text = repr(data)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _raw(x):
     return x._data if isinstance(x, Tensor) else x
 
@@ -360,6 +460,7 @@ def _axis(axis):
 _fn._register_tensor_type(Tensor)
 
 from . import engine, ops  # noqa: E402  (ops and engine use Tensor; import after it)
+from .dataview import DataView  # noqa: E402
 
 # The operators are the forward hot path: ``_apply_1(Op, x)`` / ``_apply_2(Op, x, y)`` are
 # ``Op.apply(x)`` / ``Op.apply(x, y)`` unrolled (see function.py).
