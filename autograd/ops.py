@@ -501,6 +501,8 @@ class _Extremum(Function):
     def forward(cls, ctx, a, axis=None, keepdims=False):
         try:
             out = _reduce(cls.reduce, a, axis, keepdims)
+        except np.exceptions.AxisError:
+            raise
         except ValueError:  # NumPy: a zero-size reduction has no identity
             raise ValueError(
                 f"{cls.__name__.lower()}: tensor of shape {np.shape(a)} has no values along "

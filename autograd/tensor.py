@@ -209,7 +209,7 @@ class Tensor:
         if self._ctx is not None and not requires_grad:
             raise RuntimeError("requires_grad_: only leaf tensors can stop requiring grad; "
                                "use .detach()")
-        if requires_grad and self._data.dtype.kind not in "fc":
+        if requires_grad and self._data.dtype.kind != "f":
             raise TypeError(f"requires_grad_: dtype {self._data.dtype} cannot require grad")
         self.requires_grad = bool(requires_grad)
         return self
