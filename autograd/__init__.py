@@ -7,6 +7,7 @@
     x.grad  # array([2., 4.])
 """
 
+from .anomaly import AnomalyError, detect_anomaly, register_library
 from .engine import BackwardStep, backward_steps, topological_order, unbroadcast
 from .function import (
     Function,
@@ -22,16 +23,8 @@ from .function import (
 )
 from .functional import concat, grad, maximum, minimum, stack, value_and_grad, where
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck, numerical_grad
-from .graph import GraphDrawing, GraphvizNotFoundError, draw_graph
 from .tensor import Tensor
-from .trace import (
-    AnomalyError,
-    BackwardTrace,
-    TraceStep,
-    detect_anomaly,
-    register_library,
-    trace_backward,
-)
+from .viz import BackwardTrace, GraphvizNotFoundError, TraceStep, draw_graph, trace_backward
 
 __all__ = [
     "Tensor", "Function", "ShapeError",
@@ -45,3 +38,13 @@ __all__ = [
     "register_library",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # GraphDrawing subclasses graphviz.Digraph: looked up here, graphviz is imported
+    # (import autograd itself never imports graphviz; draw_graph does when called)
+    if name == "GraphDrawing":
+        from . import viz
+
+        return viz.GraphDrawing
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

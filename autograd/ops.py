@@ -101,6 +101,8 @@ def _bool_error(op, symbol, fix, *arrays) -> TypeError:
 
 class Add(Function):
     rule = "d(a+b)/da = 1,  d(a+b)/db = 1"
+    symbol = "+"
+    infix = "+"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -113,6 +115,8 @@ class Add(Function):
 
 class Sub(Function):
     rule = "d(a-b)/da = 1,  d(a-b)/db = -1"
+    symbol = "−"
+    infix = "-"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -128,6 +132,8 @@ class Sub(Function):
 
 class Mul(Function):
     rule = "d(a*b)/da = b,  d(a*b)/db = a"
+    symbol = "×"
+    infix = "*"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -145,6 +151,9 @@ class Mul(Function):
 
 class Div(Function):
     rule = "d(a/b)/da = 1/b,  d(a/b)/db = -a/b²"
+    symbol = "÷"
+    infix = "/"
+    hint = "division by zero (or 0/0): add a small epsilon to the denominator"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -162,6 +171,8 @@ class Div(Function):
 
 class Neg(Function):
     rule = "d(-a)/da = -1"
+    symbol = "−x"
+    infix = "-"
 
     @staticmethod
     def forward(ctx, a):
@@ -177,6 +188,9 @@ class Neg(Function):
 
 class Pow(Function):
     rule = "d(a**p)/da = p·a**(p-1),  d(a**p)/dp = a**p·log(a)"
+    symbol = "^"
+    infix = "**"
+    hint = "a negative base to a fractional power is NaN, and 0 to a negative power is inf"
 
     @staticmethod
     def forward(ctx, a, p):
@@ -210,6 +224,8 @@ class Pow(Function):
 
 class MatMul(Function):
     rule = "d(A@B)/dA = G@Bᵀ,  d(A@B)/dB = Aᵀ@G"
+    symbol = "@"
+    infix = "@"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -277,6 +293,9 @@ class MatMul(Function):
 
 class Exp(Function):
     rule = "d(exp a)/da = exp a"
+    symbol = "exp"
+    hint = ("exp overflows to inf above about 709 (float64) or 88 (float32): subtract the "
+            "maximum first, or use softmax / log_softmax")
 
     @staticmethod
     def forward(ctx, a):
@@ -291,6 +310,10 @@ class Exp(Function):
 
 class Log(Function):
     rule = "d(log a)/da = 1/a"
+    symbol = "log"
+    hint = ("log is NaN for negative inputs and -inf at 0: clip the input "
+            "(x.clip(min=1e-12)) or use a stable form (log_softmax, "
+            "binary_cross_entropy_with_logits)")
 
     @staticmethod
     def forward(ctx, a):
@@ -304,6 +327,9 @@ class Log(Function):
 
 class Sqrt(Function):
     rule = "d(√a)/da = 1/(2√a)"
+    symbol = "√"
+    hint = ("sqrt is NaN for negative inputs, and its gradient is inf at 0: add a small "
+            "epsilon (sqrt(x + 1e-12))")
 
     @staticmethod
     def forward(ctx, a):
@@ -318,6 +344,7 @@ class Sqrt(Function):
 
 class Abs(Function):
     rule = "d|a|/da = sign(a)  (0 at a = 0)"
+    symbol = "|x|"
 
     @staticmethod
     def forward(ctx, a):
@@ -331,6 +358,7 @@ class Abs(Function):
 
 class Tanh(Function):
     rule = "d(tanh a)/da = 1 - tanh²a"
+    symbol = "tanh"
 
     @staticmethod
     def forward(ctx, a):
@@ -350,6 +378,7 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     rule = "dσ(a)/da = σ(a)(1 - σ(a))"
+    symbol = "σ"
 
     @staticmethod
     def forward(ctx, a):
@@ -371,6 +400,7 @@ class Sigmoid(Function):
 
 class Relu(Function):
     rule = "d relu(a)/da = 1 if a > 0 else 0"
+    symbol = "relu"
 
     @staticmethod
     def forward(ctx, a):
@@ -385,6 +415,7 @@ class Relu(Function):
 
 class Clip(Function):
     rule = "d clip(a, lo, hi)/da = 1 if lo ≤ a ≤ hi else 0"
+    symbol = "clip"
 
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
@@ -429,18 +460,21 @@ class _Pick(Function):
 
 class Maximum(_Pick):
     rule = "d max(a,b)/da = 1 where a > b, ½ where a = b"
+    symbol = "max"
     pick = staticmethod(np.maximum)
     wins = staticmethod(np.greater)
 
 
 class Minimum(_Pick):
     rule = "d min(a,b)/da = 1 where a < b, ½ where a = b"
+    symbol = "min"
     pick = staticmethod(np.minimum)
     wins = staticmethod(np.less)
 
 
 class Where(Function):
     rule = "d where(c, a, b)/da = c,  /db = not c"
+    symbol = "where"
 
     @staticmethod
     def forward(ctx, cond, a, b):
@@ -465,6 +499,7 @@ class Where(Function):
 
 class Sum(Function):
     rule = "d(Σa)/da_i = 1"
+    symbol = "Σ"
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -478,6 +513,7 @@ class Sum(Function):
 
 class Mean(Function):
     rule = "d(mean a)/da_i = 1/n"
+    symbol = "mean"
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -523,16 +559,19 @@ class _Extremum(Function):
 
 class Max(_Extremum):
     rule = "d max(a)/da_i = 1 at the maximum (split equally among ties)"
+    symbol = "max"
     reduce = staticmethod(np.max)
 
 
 class Min(_Extremum):
     rule = "d min(a)/da_i = 1 at the minimum (split equally among ties)"
+    symbol = "min"
     reduce = staticmethod(np.min)
 
 
 class Softmax(Function):
     rule = "d softmax/da: s ⊙ (g - Σ g⊙s)"
+    symbol = "softmax"
 
     @staticmethod
     def forward(ctx, a, axis=-1):
@@ -554,6 +593,7 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     rule = "d log_softmax/da: g - softmax ⊙ Σ g"
+    symbol = "log softmax"
 
     @staticmethod
     def forward(ctx, a, axis=-1):
@@ -578,6 +618,7 @@ class LogSoftmax(Function):
 
 class Reshape(Function):
     rule = "reshape: the gradient is reshaped back"
+    symbol = "reshape"
 
     @staticmethod
     def forward(ctx, a, shape):
@@ -598,6 +639,7 @@ class Reshape(Function):
 
 class Transpose(Function):
     rule = "transpose: the gradient is transposed back"
+    symbol = "ᵀ"
 
     @staticmethod
     def forward(ctx, a, axes=None):
@@ -633,6 +675,7 @@ def _is_basic_index(idx) -> bool:
 
 class GetItem(Function):
     rule = "d a[idx]/da: the gradient scattered back to idx (summed over repeats)"
+    symbol = "[ ]"
 
     @staticmethod
     def forward(ctx, a, idx):
@@ -656,6 +699,7 @@ class GetItem(Function):
 
 class Concat(Function):
     rule = "concat: the gradient is split back into the pieces"
+    symbol = "concat"
 
     @staticmethod
     def forward(ctx, *arrays, axis=0):
@@ -675,6 +719,7 @@ class Concat(Function):
 
 class Stack(Function):
     rule = "stack: the gradient is unstacked back into the pieces"
+    symbol = "stack"
 
     @staticmethod
     def forward(ctx, *arrays, axis=0):

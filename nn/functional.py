@@ -113,6 +113,7 @@ class LinearFunction(ag.Function):
 
     name = "Linear"
     rule = "y = x·Wᵀ + b:  dL/dx = G·W,  dL/dW = Gᵀ·x,  dL/db = Σₙ G"
+    symbol = "linear"
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
@@ -243,6 +244,7 @@ class BinaryCrossEntropyFunction(ag.Function):
 
     name = "BinaryCrossEntropy"
     rule = "dL/dp = (p - y) / (p(1 - p)),  dL/dy = log(1-p) - log p"
+    symbol = "binary cross entropy"
     reduction = "mean"  # one subclass per reduction (_BCE below): apply takes just (p, y)
 
     @classmethod
@@ -348,6 +350,7 @@ class NLLLossFunction(ag.Function):
 
     name = "NLLLoss"
     rule = "dL/dlogp[n, c] = -1 (÷N for the mean) where c = target[n], else 0"
+    symbol = "nll loss"
     reduction = "mean"  # one subclass per reduction (_NLL below): apply takes (logp, t)
 
     @classmethod

@@ -29,7 +29,6 @@ import numpy as np
 import autograd as ag
 
 from .layers import MLP
-from .training import _pyplot
 
 __all__ = ["grad_flow", "GradFlowRecorder", "vanishing_gradients_example", "grad_stats"]
 
@@ -129,7 +128,8 @@ def grad_flow(model, *, by: str = "parameter", axes=None, title: str | None = No
     x = np.arange(len(names))
     own = axes is None
     if own:
-        plt = _pyplot()
+        import matplotlib.pyplot as plt  # on first use: import nn needs no matplotlib
+
         width = max(6.0, 0.55 * len(names) + 2.5)
         fig, axes = plt.subplots(2, 1, figsize=figsize or (width, 5.6), sharex=True,
                                  gridspec_kw={"height_ratios": [3, 2]})
@@ -191,7 +191,7 @@ def grad_flow(model, *, by: str = "parameter", axes=None, title: str | None = No
                     fontsize=9, color="#555555")
     if own:
         fig.tight_layout()
-        _pyplot().close(fig)
+        plt.close(fig)
     return fig
 
 
@@ -298,7 +298,8 @@ class GradFlowRecorder:
             raise ValueError("GradFlowRecorder.plot: nothing recorded yet; pass the "
                              "recorder to nn.fit(..., callbacks=[rec]) or call "
                              "rec.on_batch_end(step, model) after each optimizer step")
-        plt = _pyplot()
+        import matplotlib.pyplot as plt
+
         names = list(self.stats)
         # one legend for all three panels, outside them on the right: it never covers a
         # curve, however many layers there are (long lists wrap into more columns)
@@ -391,7 +392,8 @@ def vanishing_gradients_example(depth: int = 10, width: int = 32, n: int = 256,
             p.data[...] = rng.normal(0.0, math.sqrt(2.0 / p.data.shape[1]), p.data.shape)
         else:
             p.data[...] = 0.0
-    plt = _pyplot()
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(2, 2, figsize=(13, 6.2), sharex="col",
                              gridspec_kw={"height_ratios": [3, 2]})
     for col, (title, model) in enumerate(models.items()):

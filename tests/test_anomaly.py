@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import autograd as ag
-from autograd import function as _fn
+from autograd import anomaly
+from autograd.function import get_anomaly_hook
 
 
 def _here() -> str:
@@ -57,18 +58,18 @@ def test_nan_already_in_the_data_is_blamed_on_the_data():
 
 
 def test_created_at_is_recorded_and_hook_restored():
-    assert _fn.get_anomaly_hook() is None
+    assert get_anomaly_hook() is None
     x = ag.Tensor([1.0, 2.0], requires_grad=True)
     outside = x * 3.0
     assert outside.grad_fn.created_at is None
     with ag.detect_anomaly() as mode:
-        assert _fn.get_anomaly_hook() is mode
+        assert get_anomaly_hook() is mode
         where = _here(); y = x * 3.0  # noqa: E702
         with ag.detect_anomaly():  # nested: restores the outer one
             pass
-        assert _fn.get_anomaly_hook() is mode
+        assert get_anomaly_hook() is mode
         y.sum().backward()  # finite: nothing raised
-    assert _fn.get_anomaly_hook() is None
+    assert get_anomaly_hook() is None
     assert y.grad_fn.created_at == where  # the user's line, not autograd/tensor.py
     np.testing.assert_allclose(x.grad, [3.0, 3.0])
 
@@ -81,7 +82,7 @@ def test_hook_restored_after_an_error_and_usable_as_decorator():
 
     with pytest.raises(ag.AnomalyError, match="Div produced"):
         bad()
-    assert _fn.get_anomaly_hook() is None
+    assert get_anomaly_hook() is None
 
 
 def test_check_nan_off_only_records_locations():
@@ -107,8 +108,6 @@ def test_ops_made_inside_a_library_point_at_the_users_line(monkeypatch):
     the user are blamed on the user's line that called it, not on the library's."""
     import types
 
-    from autograd import trace
-
     lib = types.ModuleType("mylib.layers")
     exec("def half_log(t):\n    return t.log() * 0.5\n", lib.__dict__)
     x = ag.Tensor([-1.0, 1.0], requires_grad=True)
@@ -120,7 +119,7 @@ def test_ops_made_inside_a_library_point_at_the_users_line(monkeypatch):
         return info.value.where
 
     assert blamed().endswith(":2")  # not registered: the library's own line
-    monkeypatch.setattr(trace, "_LIBRARIES", set(trace._LIBRARIES))
+    monkeypatch.setattr(anomaly, "_LIBRARIES", set(anomaly._LIBRARIES))
     ag.register_library("mylib")
     where = blamed()
     assert where.startswith(__file__) and not where.endswith(":2")

@@ -9,7 +9,8 @@ import pytest
 from support import needs_dot
 
 import autograd as ag
-from autograd.graph import PALETTE, array_lines
+from autograd.viz.style import PALETTE
+from autograd.viz.text import array_lines
 
 
 def _nodes(source: str, prefix: str) -> list:

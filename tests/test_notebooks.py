@@ -3,19 +3,22 @@
 Each notebook asserts its own claims (accuracy reached, gradcheck passing or failing, the
 adversarial example flipping the prediction), so a broken claim fails its test here with
 the failing cell's traceback. The notebooks run in a fresh ``python3`` kernel of this
-interpreter's environment, with ``notebooks/`` as the working directory.
+interpreter's environment, with ``notebooks/`` as the working directory and this checkout's
+``autograd`` and ``nn`` first on the path (not whichever copy the environment installed).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
 import pytest
 from support import dot_missing, require, require_module
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 CELL_TIMEOUT = 120  # seconds per cell
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colours in IPython's tracebacks
@@ -33,6 +36,8 @@ def test_notebook_runs(path, monkeypatch):
     # user-level one that may point at another Python
     monkeypatch.setenv("JUPYTER_PREFER_ENV_PATH", "1")
     monkeypatch.delenv("MPLBACKEND", raising=False)
+    path_before = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), path_before])))
 
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(

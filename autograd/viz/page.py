@@ -2,16 +2,17 @@
 
 One file that needs no network: every frame is inline SVG and every side panel is HTML,
 both held in JavaScript arrays that the Previous / Next buttons, the slider and the
-arrow keys step through. ``PANEL_CSS`` styles the side panel here and in
-``BackwardTrace.widget``.
+arrow keys step through. ``PANEL_CSS`` styles the side panel here and in the widget;
+``clean_svg`` makes a rendered frame fit either.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 
-__all__ = ["PANEL_CSS", "page"]
+__all__ = ["PANEL_CSS", "page", "clean_svg"]
 
 
 def page(title: str, frames: list, panels: list) -> str:
@@ -22,6 +23,15 @@ def page(title: str, frames: list, panels: list) -> str:
         frames=_js_json(frames), panels=_js_json(panels),
         first_frame=frames[0], first_panel=panels[0],
     )
+
+
+def clean_svg(svg: str) -> str:
+    """Strip the XML prolog and fixed size so the SVG scales with its container."""
+    svg = re.sub(r"<\?xml[^>]*\?>", "", svg)
+    svg = re.sub(r"<!DOCTYPE[^>]*>", "", svg)
+    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
+    svg = re.sub(r'(<svg\b[^>]*?)\swidth="[^"]*"\s+height="[^"]*"', r"\1", svg, count=1)
+    return svg.strip()
 
 
 def _js_json(items) -> str:

@@ -1,0 +1,406 @@
+"""Seeing backward happen: ``trace_backward(loss)`` records a ``BackwardTrace``.
+
+``trace_backward(loss)`` *is* ``loss.backward()``: it drains the engine's own step
+generator (``engine.backward_steps``, the loop ``Tensor.backward`` runs) and writes down
+what each step did, so the leaves' ``.grad`` afterwards are exactly what ``backward()``
+gives. The record is a list of steps:
+
+- step 0: the forward graph with every value, and the seed gradient dL/dL = 1;
+- one step per node, in the order the engine visits them (reverse topological order):
+  the gradient arriving at the node, the op's local derivative rule as text
+  (``d(a*b)/da = b``), what the chain rule sent to each input, and all gradients
+  accumulated so far;
+- a last step with the leaves' gradients.
+
+Every step can be drawn (``trace.draw(i)``), browsed in Jupyter (``trace.widget()``) or
+exported as one standalone HTML page with Previous / Next buttons (``trace.to_html``).
+Recording needs neither Graphviz nor ipywidgets; drawing and the widget import them.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..engine import backward_steps
+from ..tensor import Tensor
+from . import explain, page
+from .backend import dot_module
+from .collapse import check_size, plan_collapse
+from .files import write_file
+from .model import GraphModel, TensorNode
+from .style import Scale, magnitude
+from .text import array_lines, short
+from .view import DrawOptions, Overlay
+
+__all__ = ["trace_backward", "BackwardTrace", "TraceStep"]
+
+
+@dataclass
+class TraceStep:
+    """One step of a traced backward pass.
+
+    Attributes
+    ----------
+    index : int
+        Position in the trace (0 is the forward graph).
+    kind : str
+        ``"forward"`` (step 0), ``"op"`` (backward through an op), ``"leaf"`` (a leaf's
+        gradient is complete and lands in ``.grad``) or ``"done"`` (the last step).
+    tensor : Tensor or None
+        The tensor whose gradient dL/d(tensor) is complete at this step.
+    label : str
+        Its name in the drawings (``tensor.name``, or ``v<k>`` when unnamed).
+    op : str or None
+        The op that made the tensor (class name, e.g. ``"Mul"``) for an ``"op"`` step.
+    expression : str
+        How the tensor was made, e.g. ``"v5 = σ(v4)"``.
+    rule : str or None
+        The op's local derivative as text (the op class's ``rule``).
+    grad : ndarray or None
+        dL/d(tensor): the gradient arriving here.
+    sent : tuple of (label, Tensor, ndarray)
+        What the chain rule passed to each input: dL/d(input) += grad · d(tensor)/d(input).
+    created_at : str or None
+        ``"file:line"`` of the user code that made the op (recorded in anomaly mode).
+    """
+
+    index: int
+    kind: str
+    tensor: object
+    label: str
+    op: str | None = None
+    expression: str = ""
+    rule: str | None = None
+    grad: np.ndarray | None = None
+    sent: tuple = ()
+    created_at: str | None = None
+    _trace: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def accumulated(self) -> dict:
+        """Gradients received so far, after this step: ``{label: array}``."""
+        return self._trace.accumulated(self.index)
+
+    def describe(self) -> str:
+        """One plain-text paragraph saying what happens at this step."""
+        return explain.describe(self._trace, self)
+
+
+class BackwardTrace:
+    """A recorded backward pass: ``len(trace)`` steps, ``trace[i]`` is a ``TraceStep``.
+
+    Made by ``trace_backward``. Besides indexing:
+
+    - ``trace.draw(i)``: a ``graphviz.Digraph`` of step ``i`` (current node highlighted,
+      the edges being filled drawn thick with their values);
+    - ``trace.widget()``: a Jupyter widget (slider, Previous / Next, the picture and a
+      panel with the step's numbers);
+    - ``trace.to_html(path)``: a self-contained HTML page of all steps;
+    - ``trace.grad(t)``: the gradient dL/dt of any tensor ``t`` in the graph, also
+      intermediate ones that ``backward()`` does not keep.
+    """
+
+    def __init__(self, root, model: GraphModel, draw_options: dict):
+        self.root = root
+        self.model = model
+        self.steps: list = []
+        self._options = draw_options
+        self._events: list = []  # per step: [(tensor id, contribution), ...]
+        self._complete: dict = {}  # tensor id -> (step index, gradient)
+        self._edge_sent: dict = {}  # edge index -> (step index, gradient)
+        self._pad: dict = {}  # tensor id -> (lines, width) of its widest gradient text
+        self._leaf_grads: dict = {}  # tensor id -> .grad after the pass (a copy)
+        self._scale = Scale([])
+        self._plan = None
+        self._svg_cache: dict = {}
+
+    # -- sequence protocol -----------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __getitem__(self, i):
+        return self.steps[i]
+
+    def __iter__(self):
+        return iter(self.steps)
+
+    def __repr__(self) -> str:
+        ops = sum(1 for s in self.steps if s.kind == "op")
+        leaves = sum(1 for s in self.steps if s.kind == "leaf")
+        return (f"<BackwardTrace of {self.model.nodes[self.model.root].label}: "
+                f"{len(self)} steps ({ops} ops, {leaves} leaves)>")
+
+    # -- gradients -------------------------------------------------------------------
+    def grad(self, tensor) -> np.ndarray | None:
+        """dL/d(tensor) as the engine computed it (None if no gradient reached it)."""
+        tid = self.model.ids.get(tensor)
+        if tid is None:
+            raise KeyError("trace.grad: this tensor is not part of the traced graph")
+        entry = self._complete.get(tid)
+        return None if entry is None else entry[1]
+
+    def accumulated(self, i: int) -> dict:
+        """``{label: gradient received so far}`` after step ``i``."""
+        i = range(len(self))[i]
+        return {self.model.nodes[tid].label: g for tid, g in self._accumulate(i).items()}
+
+    def ledger(self, i: int) -> list:
+        """After step ``i``, per tensor that has received a gradient: ``(label, gradient
+        so far, complete, received in this step)``, in the order they first got one."""
+        i = range(len(self))[i]
+        step = self.steps[i]
+        fresh = {tid for tid, _ in self._events[i]}
+        if step.tensor is not None:
+            fresh.add(self.model.ids[step.tensor])
+        rows = []
+        for tid, g in self._accumulate(i).items():
+            done = self._complete.get(tid)
+            complete = done is not None and done[0] <= i
+            rows.append((self.model.nodes[tid].label, g, complete, tid in fresh))
+        return rows
+
+    def leaf_grads(self) -> dict:
+        """``{label: .grad}`` of every leaf after the pass (copies taken at its end)."""
+        return {self.model.nodes[tid].label: g for tid, g in self._leaf_grads.items()}
+
+    def _accumulate(self, i: int) -> dict:
+        acc: dict = {}
+        for k in range(i + 1):
+            for tid, g in self._events[k]:
+                prev = acc.get(tid)
+                acc[tid] = g if prev is None else prev + g
+        return acc
+
+    # -- what a frame shows ----------------------------------------------------------
+    def overlay(self, i: int, *, caption: bool = True) -> Overlay:
+        """What frame ``i`` shows: gradients so far, statuses, highlights."""
+        i = range(len(self))[i]
+        step = self.steps[i]
+        m = self.model
+        acc = self._accumulate(i)
+        tensor_grads, status = {}, {}
+        for tid, node in m.nodes.items():
+            if not isinstance(node, TensorNode) or not node.tensor.requires_grad:
+                continue
+            done = self._complete.get(tid)
+            if step.kind == "done" and done is not None:
+                status[tid] = "done"
+                leaf_grad = self._leaf_grads.get(tid)
+                tensor_grads[tid] = leaf_grad if leaf_grad is not None else done[1]
+            elif done is not None and done[0] <= i:
+                status[tid] = "done"
+                tensor_grads[tid] = done[1]
+            elif tid in acc:
+                status[tid] = "partial"
+                tensor_grads[tid] = acc[tid]
+            else:
+                status[tid] = "pending"
+        edge_grads = {e: g for e, (k, g) in self._edge_sent.items() if k <= i}
+        current, hot = set(), {}
+        if step.kind == "done":
+            current = set(self._leaf_grads)
+        elif step.tensor is not None:
+            tid = m.ids[step.tensor]
+            current.add(tid)
+            oid = m.op_of.get(tid)
+            if oid is not None and step.kind == "op":
+                current.add(oid)
+                out_edge = m.out_edge[oid]
+                for e, (k, g) in self._edge_sent.items():
+                    if k == i:
+                        hot[e] = "" if e == out_edge else short(g, 4)
+        cap = f"Step {i} of {len(self) - 1}: {explain.headline(step)}" if caption else ""
+        return Overlay(tensor_grads=tensor_grads, status=status, edge_grads=edge_grads,
+                       current=current, hot=hot, pad=self._pad, scale=self._scale,
+                       caption=cap)
+
+    def final_overlay(self, model: GraphModel) -> Overlay:
+        """The gradients of the whole pass laid on ``model`` (for ``draw_graph(grads=)``),
+        matched by tensor and by (op, argument position), so ``model`` may be built from
+        any tensor of the traced graph."""
+        by_tensor = {self.model.nodes[tid].tensor: g for tid, (_, g) in self._complete.items()}
+        for tid, g in self._leaf_grads.items():
+            by_tensor[self.model.nodes[tid].tensor] = g
+        sent = {}
+        for e, (_, g) in self._edge_sent.items():
+            edge = self.model.edges[e]
+            sent[(self.model.nodes[edge.op].ctx, edge.pos)] = g
+        tg, eg = {}, {}
+        for t, tid in model.ids.items():
+            if t in by_tensor:
+                tg[tid] = by_tensor[t]
+        for k, edge in enumerate(model.edges):
+            ctx = model.nodes[edge.op].ctx
+            if edge.pos is None:
+                g = by_tensor.get(model.nodes[edge.tensor].tensor)
+                if g is not None:
+                    eg[k] = g
+            elif (ctx, edge.pos) in sent:
+                eg[k] = sent[(ctx, edge.pos)]
+        return Overlay(tensor_grads=tg, edge_grads=eg)
+
+    # -- drawing ---------------------------------------------------------------------
+    def _draw_plan(self) -> dict:
+        if self._plan is None:
+            o = self._options
+            plan = plan_collapse(self.model, o["max_nodes"], o["collapse_modules"],
+                                 o["expand"])
+            check_size(self.model, plan, o["max_nodes"], who="trace.draw")
+            self._plan = plan
+        return self._plan
+
+    def draw(self, i: int = -1, *, caption: bool = True, legend: bool = True):
+        """Draw step ``i`` (default: the last) as a ``graphviz.Digraph``.
+
+        The node whose gradient is complete at this step is highlighted (gold), with
+        the op that made it; the edges along which gradient is sent in this step are
+        thick and gold (hover one to see the value sent). Boxes show the gradient
+        accumulated so far (grey while more may still arrive, blue once complete, ``?``
+        before any has arrived). Every frame has the same layout, so stepping through
+        does not jump.
+        """
+        dot = dot_module()
+        o = self._options
+        opts = DrawOptions(show_data=o["show_data"], show_grad=True, rankdir=o["rankdir"],
+                           color_by="grad", legend=legend, max_elements=o["max_elements"],
+                           trace=True)
+        return dot.render(self.model, self.overlay(i, caption=caption), opts,
+                          self._draw_plan())
+
+    def svg(self, i: int) -> str:
+        """Step ``i`` rendered to SVG text (cached), without caption."""
+        i = range(len(self))[i]
+        if i not in self._svg_cache:
+            self._svg_cache[i] = self._render_svg(i)
+        return self._svg_cache[i]
+
+    def _render_svg(self, i: int) -> str:
+        return page.clean_svg(self.draw(i, caption=False).svg())
+
+    def _all_svgs(self) -> list:
+        missing = [i for i in range(len(self)) if i not in self._svg_cache]
+        if missing:
+            self._draw_plan()  # raise the size error once, before starting threads
+            dot_module()  # and the missing-Graphviz one
+            workers = max(1, min(8, os.cpu_count() or 1))
+            with ThreadPoolExecutor(workers) as pool:  # one `dot` process per frame
+                for i, s in zip(missing, pool.map(self._render_svg, missing)):
+                    self._svg_cache[i] = s
+        return [self._svg_cache[i] for i in range(len(self))]
+
+    # -- Jupyter and HTML ------------------------------------------------------------
+    def widget(self):
+        """An ipywidgets view: a slider, Previous / Next, the frame and a numbers panel."""
+        try:
+            from .widget import trace_widget
+        except ImportError as err:
+            if (err.name or "").partition(".")[0] != "ipywidgets":
+                raise
+            raise ImportError("trace.widget() needs ipywidgets: pip install ipywidgets "
+                              "(or use trace.to_html(path) for a standalone page)") from None
+        return trace_widget(self)
+
+    def to_html(self, path, title: str = "Backpropagation, step by step") -> str:
+        """Write one self-contained HTML page with every step; returns the path.
+
+        The page needs no network: the frames are inline SVG. Buttons "Previous" and
+        "Next", the arrow keys (and Home / End) and a slider move between steps; a
+        label says "Step k of n"; a side panel shows the step's numbers and rule.
+        """
+        frames = self._all_svgs()
+        panels = [explain.panel_html(self, s) for s in self.steps]
+        html = page.page(title, frames, panels)
+        return write_file(os.fspath(path), html.encode("utf-8"))
+
+
+def trace_backward(root, gradient=None, retain_graph: bool = False, *,
+                   show_data: bool = True, rankdir: str = "LR", max_nodes: int | None = 200,
+                   collapse_modules=True, expand=(), max_elements: int = 4) -> BackwardTrace:
+    """Run ``root.backward(gradient, retain_graph)`` and record every step of it.
+
+    The steps come from the engine's own generator, so afterwards the leaves' ``.grad``
+    are exactly what ``root.backward()`` would have given. The keyword arguments are
+    the drawing options used by ``trace.draw`` / ``widget`` / ``to_html`` (as in
+    ``draw_graph``; ``max_nodes`` bounds each frame).
+
+    Example
+    -------
+    >>> w = ag.Tensor([0.5, -1.0], requires_grad=True, name="w")
+    >>> loss = (w * w).sum()
+    >>> trace = ag.trace_backward(loss)
+    >>> len(trace), trace[1].rule
+    (5, 'd(Σa)/da_i = 1')
+    >>> trace.to_html("backprop.html")  # doctest: +SKIP
+    """
+    if not isinstance(root, Tensor):
+        raise TypeError(f"trace_backward: expected a Tensor, got {type(root).__name__}")
+    if not root.requires_grad:
+        raise RuntimeError(
+            "trace_backward: this tensor does not require grad and has no graph. Create "
+            "the inputs with requires_grad=True, and do not compute it under no_grad()."
+        )
+    m = GraphModel.build(root)
+    options = dict(show_data=show_data, rankdir=rankdir, max_nodes=max_nodes,
+                   collapse_modules=collapse_modules, expand=tuple(expand),
+                   max_elements=max_elements)
+    tr = BackwardTrace(root, m, options)
+    rid = m.root
+    seed = (np.ones_like(root._data) if gradient is None
+            else np.asarray(gradient._data if isinstance(gradient, Tensor) else gradient))
+    tr.steps.append(TraceStep(0, "forward", root, m.nodes[rid].label, grad=seed, _trace=tr))
+    tr._events.append([(rid, seed)])
+    pad: dict = {}  # tensor id -> (lines, width) of the widest gradient text it shows
+
+    def note(tid, g):
+        lines = array_lines(g, max_elements)
+        n_lines, width = pad.get(tid, (1, 1))
+        pad[tid] = (max(n_lines, len(lines)), max(width, *(len(s) for s in lines)))
+
+    acc = {rid: seed}
+    note(rid, seed)
+    for st in backward_steps(root, gradient, retain_graph):
+        k = len(tr.steps)
+        tid = m.ids[st.node]
+        node = m.nodes[tid]
+        tr._complete[tid] = (k, st.grad)
+        note(tid, st.grad)
+        events = []
+        ctx = st.node._ctx
+        if ctx is None:
+            tr.steps.append(TraceStep(k, "leaf", st.node, node.label, grad=st.grad, _trace=tr))
+            tr._events.append(events)
+            continue
+        oid = m.op_of[tid]
+        candidates = [e for e in m.in_edges[oid] if m.edges[e].carries_grad]
+        sent = []
+        for p, gp in st.sent:
+            for j, e in enumerate(candidates):
+                if m.nodes[m.edges[e].tensor].tensor is p:
+                    del candidates[j]
+                    tr._edge_sent[e] = (k, gp)
+                    break
+            ptid = m.ids[p]
+            events.append((ptid, gp))
+            acc[ptid] = gp if ptid not in acc else acc[ptid] + gp
+            note(ptid, acc[ptid])
+            sent.append((m.nodes[ptid].label, p, gp))
+        tr._edge_sent[m.out_edge[oid]] = (k, st.grad)
+        tr.steps.append(TraceStep(
+            k, "op", st.node, node.label, op=type(ctx).__name__,
+            expression=explain.expression(m, oid), rule=getattr(ctx, "rule", None) or None,
+            grad=st.grad, sent=tuple(sent), created_at=ctx.created_at, _trace=tr))
+        tr._events.append(events)
+    for tid, node in m.nodes.items():
+        if (isinstance(node, TensorNode) and node.tensor._ctx is None
+                and node.tensor.requires_grad and node.tensor.grad is not None):
+            tr._leaf_grads[tid] = np.array(node.tensor.grad, copy=True)
+            note(tid, tr._leaf_grads[tid])
+    tr.steps.append(TraceStep(len(tr.steps), "done", None, "", _trace=tr))
+    tr._events.append([])
+    tr._pad = pad
+    tr._scale = Scale([magnitude(g) for _, g in tr._edge_sent.values()])
+    return tr
