@@ -23,6 +23,7 @@ from .function import (
 from .functional import concat, grad, maximum, minimum, stack, value_and_grad, where
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck, numerical_grad
 from .graph import GraphDrawing, GraphvizNotFoundError, draw_graph
+from .hooks import RemovableHandle
 from .tensor import Tensor
 from .trace import (
     AnomalyError,
@@ -34,7 +35,7 @@ from .trace import (
 )
 
 __all__ = [
-    "Tensor", "Function", "ShapeError",
+    "Tensor", "Function", "ShapeError", "RemovableHandle",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "set_default_dtype", "get_default_dtype", "name_scope", "current_scope",
     "concat", "stack", "where", "maximum", "minimum", "grad", "value_and_grad",
