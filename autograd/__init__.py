@@ -23,11 +23,12 @@ from .function import (
 )
 from .functional import concat, grad, maximum, minimum, stack, value_and_grad, where
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck, numerical_grad
+from .hooks import RemovableHandle
 from .tensor import Tensor
 from .viz import BackwardTrace, GraphvizNotFoundError, TraceStep, draw_graph, trace_backward
 
 __all__ = [
-    "Tensor", "Function", "ShapeError",
+    "Tensor", "Function", "ShapeError", "RemovableHandle",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "set_default_dtype", "get_default_dtype", "name_scope", "current_scope",
     "concat", "stack", "where", "maximum", "minimum", "grad", "value_and_grad",

@@ -7,28 +7,14 @@ step generator (``engine.py``).
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from . import function as _fn
+from .hooks import RemovableHandle
 
 __all__ = ["Tensor"]
 
 _Number = (int, float, np.number)
-_hook_ids = itertools.count()
-
-
-class _HookHandle:
-    """Returned by ``register_hook``; ``.remove()`` takes the hook off again."""
-
-    __slots__ = ("_hooks", "_id")
-
-    def __init__(self, hooks, hook_id):
-        self._hooks, self._id = hooks, hook_id
-
-    def remove(self) -> None:
-        self._hooks.pop(self._id, None)
 
 
 def _as_index(idx):
@@ -264,16 +250,17 @@ class Tensor:
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
         self._retains = self._watched = True
 
-    def register_hook(self, hook) -> _HookHandle:
-        """``hook(grad) -> new grad or None`` runs when this tensor's gradient is ready."""
+    def register_hook(self, hook) -> RemovableHandle:
+        """``hook(grad) -> new grad or None`` runs when this tensor's gradient is ready.
+        Returns a ``RemovableHandle``: ``.remove()`` it, or use it in a ``with``."""
         if not self.requires_grad:
             raise RuntimeError("register_hook: this tensor does not require grad")
         if self._hooks is None:
             self._hooks = {}
             self._watched = True
-        hook_id = next(_hook_ids)
-        self._hooks[hook_id] = hook
-        return _HookHandle(self._hooks, hook_id)
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):

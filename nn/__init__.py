@@ -11,13 +11,15 @@
 Names follow PyTorch: ``Module``, ``Parameter``, ``Sequential``, ``Linear``, ``MLP``,
 activation modules, ``Dropout``, losses in ``nn.functional`` and as ``...Loss``
 modules, optimisers in ``nn.optim``, initialisers in ``nn.init``. Datasets and splits
-live in ``nn.data``; ``fit`` / ``evaluate`` / ``predict`` in ``nn.training``;
-``save`` / ``load`` (``.npz``, never pickle) in ``nn.io``.
+live in ``nn.data``; ``fit`` / ``evaluate`` / ``predict`` in ``nn.training``, with the
+callbacks ``EarlyStopping`` and ``ProgressBar`` in ``nn.callbacks``; ``save`` / ``load``
+(``.npz``, never pickle) in ``nn.io``.
 """
 
 import autograd as ag
 
 from . import data, functional, init, optim
+from .callbacks import EarlyStopping, ProgressBar
 from .functional import l2_penalty
 from .gradflow import GradFlowRecorder, grad_flow, grad_stats
 from .init import manual_seed
@@ -46,6 +48,7 @@ __all__ = [
     "Softmax", "LogSoftmax",
     "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss", "l2_penalty",
     "fit", "evaluate", "predict", "History", "NaNLossError", "accuracy",
+    "EarlyStopping", "ProgressBar",
     "save", "load", "LoadError", "manual_seed",
     "GradFlowRecorder", "grad_flow", "grad_stats",
     "functional", "init", "optim", "data",

@@ -239,16 +239,17 @@ class BinaryCrossEntropyFunction(ag.Function):
 
     loss = -[y·log p + (1-y)·log(1-p)], each log clamped at -100;
     dL/dp = (p - y) / max(p(1-p), 1e-12),  dL/dy = log(1-p) - log p.
-    ``reduction`` ("mean", "sum" or "none") is applied inside the op.
+    ``apply(p, y, reduction="mean")``: the reduction ("mean", "sum" or "none") is
+    applied inside the op.
     """
 
     name = "BinaryCrossEntropy"
     rule = "dL/dp = (p - y) / (p(1 - p)),  dL/dy = log(1-p) - log p"
     symbol = "binary cross entropy"
-    reduction = "mean"  # one subclass per reduction (_BCE below): apply takes just (p, y)
 
-    @classmethod
-    def forward(cls, ctx, p, y):
+    @staticmethod
+    def forward(ctx, p, y, reduction="mean"):
+        _check_reduction(reduction, "BinaryCrossEntropyFunction.apply")
         # log 0 = -inf, then clamped to -100; p outside [0, 1] gives NaN, which the
         # caller turns into an error
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -259,12 +260,13 @@ class BinaryCrossEntropyFunction(ag.Function):
         diff = log_p
         diff -= log_q  # log p - log(1-p); loss = -(log(1-p) + y·diff)
         ctx.save_for_backward(p, y, diff if ctx.needs_input_grad[1] else None)
-        if cls.reduction == "none":
+        ctx.reduction = reduction
+        if reduction == "none":
             loss = diff * y
             loss += log_q
             return np.negative(loss, out=loss)
         total = -(np.add.reduce(log_q, axis=None) + np.vdot(diff, y))
-        return total / p.size if cls.reduction == "mean" else total
+        return total / p.size if reduction == "mean" else total
 
     @staticmethod
     def backward(ctx, grad):
@@ -284,11 +286,6 @@ class BinaryCrossEntropyFunction(ag.Function):
         return gp, gy
 
 
-_BCE = {r: type("BinaryCrossEntropyFunction", (BinaryCrossEntropyFunction,),
-                {"reduction": r, "__doc__": BinaryCrossEntropyFunction.__doc__})
-        for r in _REDUCTIONS}
-
-
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") -> ag.Tensor:
     """-[y·log p + (1-y)·log(1-p)] for probabilities ``input`` = p in [0, 1].
 
@@ -302,7 +299,7 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
     p = _tensor(input)
     y = _target(target, p, "binary_cross_entropy")
     fused = weight is None
-    loss = _BCE[reduction if fused else "none"].apply(p, y)
+    loss = BinaryCrossEntropyFunction.apply(p, y, reduction=reduction if fused else "none")
     # an input outside [0, 1] (or NaN) makes a NaN loss: only then look for the culprit
     value = loss.data
     if (value != value) if value.ndim == 0 else np.isnan(value).any():
@@ -344,24 +341,25 @@ def binary_cross_entropy_with_logits(input, target, weight=None, pos_weight=None
 class NLLLossFunction(ag.Function):
     """Negative log-likelihood of class indices as one op: -logp[n, target[n]].
 
-    ``logp`` holds log-probabilities (N, C) (or (C,) for one sample). The gradient is
-    -1 (÷N for the mean) at each sample's target class and 0 elsewhere.
+    ``apply(logp, target, reduction="mean")``: ``logp`` holds log-probabilities (N, C)
+    (or (C,) for one sample), ``target`` the class indices. The gradient is -1 (÷N for
+    the mean) at each sample's target class and 0 elsewhere.
     """
 
     name = "NLLLoss"
     rule = "dL/dlogp[n, c] = -1 (÷N for the mean) where c = target[n], else 0"
     symbol = "nll loss"
-    reduction = "mean"  # one subclass per reduction (_NLL below): apply takes (logp, t)
 
-    @classmethod
-    def forward(cls, ctx, logp, target):
+    @staticmethod
+    def forward(ctx, logp, target, reduction="mean"):
+        _check_reduction(reduction, "NLLLossFunction.apply")
         idx = (np.arange(len(target)), target) if logp.ndim == 2 else (target,)
         picked = logp[idx]
-        ctx.idx, ctx.shape, ctx.n = idx, logp.shape, picked.size
-        if cls.reduction == "none":
+        ctx.idx, ctx.shape, ctx.n, ctx.reduction = idx, logp.shape, picked.size, reduction
+        if reduction == "none":
             return np.negative(picked)
         total = -np.add.reduce(picked, axis=None)
-        return total / ctx.n if cls.reduction == "mean" else total
+        return total / ctx.n if reduction == "mean" else total
 
     @staticmethod
     def backward(ctx, grad):
@@ -370,11 +368,6 @@ class NLLLossFunction(ag.Function):
             grad = grad / ctx.n
         out[ctx.idx] = -grad  # each row's target appears once: plain assignment
         return out, None
-
-
-_NLL = {r: type("NLLLossFunction", (NLLLossFunction,),
-                {"reduction": r, "__doc__": NLLLossFunction.__doc__})
-        for r in _REDUCTIONS}
 
 
 def _class_indices(t, shape, op: str) -> np.ndarray:
@@ -411,7 +404,7 @@ def nll_loss(input, target, reduction: str = "mean") -> ag.Tensor:
     if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must be integer class indices, got dtype {t.dtype}"
                         + (" (pass y.astype(int))" if t.dtype.kind == "f" else ""))
-    return _NLL[reduction].apply(z, _class_indices(t, z.shape, op))
+    return NLLLossFunction.apply(z, _class_indices(t, z.shape, op), reduction=reduction)
 
 
 def cross_entropy(input, target, reduction: str = "mean") -> ag.Tensor:
@@ -433,7 +426,7 @@ def cross_entropy(input, target, reduction: str = "mean") -> ag.Tensor:
         t = np.asarray(t)
     if isinstance(t, np.ndarray) and t.dtype.kind in "iu":
         t = _class_indices(t, z.shape, op)
-        return _NLL[reduction].apply(z.log_softmax(axis=-1), t)
+        return NLLLossFunction.apply(z.log_softmax(axis=-1), t, reduction=reduction)
     if isinstance(t, np.ndarray) and t.dtype.kind != "f":
         raise TypeError(f"{op}: target must be integer class indices or float "
                         f"probabilities, got dtype {t.dtype}")

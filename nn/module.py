@@ -117,12 +117,14 @@ class Module:
                     out = r
         return out
 
-    def register_forward_hook(self, hook):
+    def register_forward_hook(self, hook) -> ag.RemovableHandle:
         """``hook(module, inputs, output)`` runs after each forward; it may return a new
-        output. Returns a handle whose ``.remove()`` takes the hook off again."""
-        key = object()
-        self._forward_hooks[key] = hook
-        return _HookHandle(self._forward_hooks, key)
+        output. Returns an ``ag.RemovableHandle``: ``.remove()`` takes the hook off
+        again, and ``with module.register_forward_hook(hook): ...`` keeps it on for the
+        block only."""
+        handle = ag.RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
 
     # ------------------------------------------------------------------ registration
     def __setattr__(self, name: str, value) -> None:
@@ -335,14 +337,6 @@ class Module:
             return f"{type(self).__name__}({extra})"
         head = f"{type(self).__name__}(" + (f"\n  {extra}" if extra else "")
         return head + "\n" + "\n".join(lines) + "\n)"
-
-
-class _HookHandle:
-    def __init__(self, hooks: dict, key):
-        self._hooks, self._key = hooks, key
-
-    def remove(self) -> None:
-        self._hooks.pop(self._key, None)
 
 
 class Sequential(Module):

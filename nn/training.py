@@ -10,16 +10,10 @@
 
 Each training step is ``optimizer.zero_grad(); loss = loss_fn(model(x), y);
 loss.backward(); optimizer.step()``. After every epoch the model is evaluated on the
-validation set in eval mode (Dropout off) under ``ag.no_grad()``.
-
-Callbacks are any objects with some of these methods (all optional)::
-
-    on_train_begin(model)
-    on_batch_end(step, model)            # after optimizer.step(); the parameters' .grad
-                                         # still hold this batch's gradients; step
-                                         # counts optimizer steps from 1
-    on_epoch_end(epoch, history, model)  # epochs count from 1; return True to stop
-    on_train_end(history, model)
+validation set in eval mode (Dropout off) under ``ag.no_grad()``. ``fit`` itself is
+only that epoch loop: early stopping, the progress bar and anything else around it are
+callbacks (``nn.EarlyStopping``, ``nn.ProgressBar``, ``nn.GradFlowRecorder`` or your
+own; see ``fit``).
 """
 
 from __future__ import annotations
@@ -31,6 +25,7 @@ import numpy as np
 import autograd as ag
 
 from . import functional as F
+from .callbacks import EarlyStopping, ProgressBar
 from .data import batches
 from .init import get_rng
 from .losses import BCEWithLogitsLoss
@@ -119,8 +114,9 @@ class History:
     ``history["loss"]``, ``history["val_loss"]``, ``history["accuracy"]``,
     ``history["val_accuracy"]``, ... are lists with one value per epoch (``epoch``
     holds the epoch numbers, from 1). ``best_epoch`` is the epoch with the lowest
-    validation loss, ``stopped_epoch`` the epoch early stopping (or a callback) ended
-    training at (None if it ran to the end). ``plot()`` draws it.
+    validation loss (with early stopping: the best epoch by its ``min_delta``, whose
+    weights it restores), ``stopped_epoch`` the epoch early stopping (or another
+    callback) ended training at (None if it ran to the end). ``plot()`` draws it.
     """
 
     def __init__(self):
@@ -128,11 +124,16 @@ class History:
         self.history: dict[str, list] = {}
         self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
+        self._lowest_val_loss = math.inf
 
     def log(self, epoch: int, values: dict) -> None:
+        """Record one epoch's values; a new lowest ``val_loss`` makes it the best epoch."""
         self.epoch.append(epoch)
         for k, v in values.items():
             self.history.setdefault(k, [float("nan")] * (len(self.epoch) - 1)).append(v)
+        if values.get("val_loss", math.inf) < self._lowest_val_loss:
+            self._lowest_val_loss = values["val_loss"]
+            self.best_epoch = epoch
 
     def __getitem__(self, key: str) -> list:
         try:
@@ -263,13 +264,53 @@ def evaluate(model, loss_fn, X, y, batch_size: int | None = None, metrics=None) 
     return result
 
 
-def _call(callbacks, method: str, *args):
+def _call(callbacks, method: str, *args) -> bool:
+    """Call ``method`` on every callback that has it; True if any of them returned True."""
     stop = False
     for cb in callbacks:
         fn = getattr(cb, method, None)
         if fn is not None:
             stop = bool(fn(*args)) or stop
     return stop
+
+
+def _train_epoch(model, loss_fn, optimizer, batch_iter, metrics: dict, callbacks,
+                 epoch: int, step: int) -> tuple[dict, int]:
+    """One pass over the training batches: ``({"loss": ..., metric: ...}, step)``, the
+    loss and metrics averaged over samples, ``step`` the optimizer steps taken so far."""
+    model.train()
+    total, count = 0.0, 0
+    metric_sums = dict.fromkeys(metrics, 0.0)
+    for batch, (xb, yb) in enumerate(batch_iter, start=1):
+        optimizer.zero_grad()
+        out = model(_as_x(xb, None))
+        loss = loss_fn(out, yb)
+        if not isinstance(loss, ag.Tensor) or loss.size != 1:
+            raise ValueError(
+                "fit: loss_fn must return a one-value Tensor (e.g. with "
+                f"reduction='mean'), got {getattr(loss, 'shape', type(loss).__name__)}")
+        value = float(loss.data)
+        if not math.isfinite(value):
+            raise NaNLossError(
+                f"fit: the training loss is {value} at epoch {epoch}, batch {batch} "
+                f"(optimizer step {step + 1}); training stopped before this step "
+                "changed the weights. Usual causes: a learning rate too high "
+                f"(lr={optimizer.param_groups[0].get('lr')}), NaN/inf in the inputs, "
+                "or probabilities of exactly 0/1 fed to a log; lower the learning "
+                "rate, check the data (np.isfinite(X).all()), or use a stable loss "
+                "such as BCEWithLogitsLoss")
+        loss.backward()
+        optimizer.step()
+        step += 1
+        n = len(xb)
+        total += value * n
+        count += n
+        for name, fn in metrics.items():
+            metric_sums[name] += float(fn(out.data, yb)) * n
+        _call(callbacks, "on_batch_end", step, model)
+    values = {"loss": total / count}
+    values.update({k: s / count for k, s in metric_sums.items()})
+    return values, step
 
 
 # ---------------------------------------------------------------------- fit
@@ -290,25 +331,39 @@ def fit(model, loss_fn, optimizer, train, val=None, epochs: int = 10, batch_size
       thresholds one-column outputs at 0.5, or at 0 when ``loss_fn`` works on logits;
     - ``early_stopping``: stop after this many epochs without a validation loss lower
       than the best by more than ``min_delta``; with ``restore_best`` the best epoch's
-      weights are loaded back at the end;
+      weights are loaded back at the end (an ``nn.EarlyStopping`` callback; without
+      it, ``min_delta`` and ``restore_best`` have no effect);
     - ``scheduler``: an ``nn.optim`` schedule, stepped after every epoch;
-    - ``progress``: a tqdm bar with the epoch and current losses;
-    - ``callbacks``: see the module docstring; ``rng``: the shuffling Generator or seed.
+    - ``progress``: a tqdm bar with the epoch and current losses (an ``nn.ProgressBar``);
+    - ``callbacks``: more callbacks, see below; ``rng``: the shuffling Generator or seed.
 
     Training metrics are averaged over the epoch's batches as they were trained (in
     train mode); validation ones are computed after the epoch, in eval mode. A NaN or
     infinite training loss raises ``NaNLossError`` before it reaches the weights.
+
+    Callbacks are any objects with some of these methods (all optional); ``fit`` calls
+    the ones it built from its arguments first, then ``callbacks`` in order::
+
+        on_train_begin(model)                # before the first epoch
+        on_batch_end(step, model)            # after optimizer.step(); the parameters'
+                                             # .grad still hold this batch's gradients;
+                                             # step counts optimizer steps from 1
+        on_epoch_end(epoch, history, model)  # after validation and the scheduler step;
+                                             # epochs count from 1; return True to stop
+                                             # (history.stopped_epoch is then set)
+        on_train_end(history, model)         # after the last epoch, or the one a
+                                             # callback stopped at
+        on_exception(error, model)           # training was interrupted by an error
+                                             # (NaNLossError, KeyboardInterrupt, ...),
+                                             # which propagates once they all ran;
+                                             # on_train_end is then not called
     """
     Xtr, ytr = _check_pair(train, "train")
     if val is not None:
         Xva, yva = _check_pair(val, "val")
-    if early_stopping is not None:
-        if val is None:
-            raise ValueError("fit: early_stopping watches the validation loss; pass "
-                             "val=(X_val, y_val)")
-        if int(early_stopping) < 1:
-            raise ValueError(f"fit: early_stopping is a patience in epochs (>= 1), got "
-                             f"{early_stopping}")
+    if early_stopping is not None and val is None:
+        raise ValueError("fit: early_stopping watches the validation loss; pass "
+                         "val=(X_val, y_val)")
     if int(epochs) < 0:
         raise ValueError(f"fit: epochs must be >= 0, got {epochs}")
     fns = _resolve_metrics(metrics, loss_fn)
@@ -316,86 +371,39 @@ def fit(model, loss_fn, optimizer, train, val=None, epochs: int = 10, batch_size
     Xtr = _inputs(Xtr, dtype)
     ytr = _as_y(ytr, dtype)
     rng = get_rng(rng)
-    callbacks = list(callbacks or ())
-    history = History()
-    bar = None
+    built = []
+    if early_stopping is not None:
+        built.append(EarlyStopping(early_stopping, min_delta=min_delta,
+                                   restore_best=restore_best))
     if progress:
-        try:
-            from tqdm.auto import tqdm
+        built.append(ProgressBar(epochs=int(epochs)))
+    callbacks = built + list(callbacks or ())
+    for cb in callbacks:
+        if isinstance(cb, type):
+            raise TypeError(f"fit: callbacks holds the class {cb.__name__}; pass an "
+                            f"instance, e.g. {cb.__name__}(...)")
+    val_batch = None if batch_size is None else max(int(batch_size), 256)
 
-            bar = tqdm(total=int(epochs), desc="fit", unit="epoch", leave=True)
-        except ImportError:
-            bar = None
-
-    best_loss, best_state, wait, step = math.inf, None, 0, 0
-    _call(callbacks, "on_train_begin", model)
+    history = History()
+    step = 0
     try:
+        _call(callbacks, "on_train_begin", model)
         for epoch in range(1, int(epochs) + 1):
-            model.train()
-            total, count = 0.0, 0
-            metric_sums = dict.fromkeys(fns, 0.0)
-            for batch, (xb, yb) in enumerate(
-                    batches(Xtr, ytr, batch_size, shuffle=shuffle, rng=rng), start=1):
-                optimizer.zero_grad()
-                out = model(_as_x(xb, None))
-                loss = loss_fn(out, yb)
-                if not isinstance(loss, ag.Tensor) or loss.size != 1:
-                    raise ValueError(
-                        "fit: loss_fn must return a one-value Tensor (e.g. with "
-                        f"reduction='mean'), got {getattr(loss, 'shape', type(loss).__name__)}")
-                value = float(loss.data)
-                if not math.isfinite(value):
-                    raise NaNLossError(
-                        f"fit: the training loss is {value} at epoch {epoch}, batch {batch} "
-                        f"(optimizer step {step + 1}); training stopped before this step "
-                        "changed the weights. Usual causes: a learning rate too high "
-                        f"(lr={optimizer.param_groups[0].get('lr')}), NaN/inf in the inputs, "
-                        "or probabilities of exactly 0/1 fed to a log; lower the learning "
-                        "rate, check the data (np.isfinite(X).all()), or use a stable loss "
-                        "such as BCEWithLogitsLoss")
-                loss.backward()
-                optimizer.step()
-                step += 1
-                n = len(xb)
-                total += value * n
-                count += n
-                for name, fn in fns.items():
-                    metric_sums[name] += float(fn(out.data, yb)) * n
-                _call(callbacks, "on_batch_end", step, model)
-            values = {"loss": total / count}
-            values.update({k: s / count for k, s in metric_sums.items()})
+            values, step = _train_epoch(
+                model, loss_fn, optimizer,
+                batches(Xtr, ytr, batch_size, shuffle=shuffle, rng=rng), fns, callbacks,
+                epoch, step)
             if val is not None:
-                ev = evaluate(model, loss_fn, Xva, yva, batch_size=None if batch_size is None
-                              else max(int(batch_size), 256), metrics=fns)
+                ev = evaluate(model, loss_fn, Xva, yva, batch_size=val_batch, metrics=fns)
                 values.update({f"val_{k}": v for k, v in ev.items()})
             history.log(epoch, values)
             if scheduler is not None:
                 scheduler.step()
-
-            stop = False
-            if val is not None:
-                vl = values["val_loss"]
-                if vl < best_loss - min_delta:
-                    best_loss, wait = vl, 0
-                    history.best_epoch = epoch
-                    if early_stopping is not None and restore_best:
-                        best_state = model.state_dict()
-                else:
-                    wait += 1
-                    if early_stopping is not None and wait >= int(early_stopping):
-                        stop = True
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
             if _call(callbacks, "on_epoch_end", epoch, history, model):
-                stop = True
-            if stop:
                 history.stopped_epoch = epoch
                 break
-    finally:
-        if bar is not None:
-            bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    except BaseException as error:
+        _call(callbacks, "on_exception", error, model)
+        raise
     _call(callbacks, "on_train_end", history, model)
     return history

@@ -130,6 +130,39 @@ def test_nll_loss(reduction):
         nn.CrossEntropyLoss(reduction=reduction)(z, t).data)
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_bce_and_nll_are_one_op_each_with_a_reduction_argument(reduction):
+    # one class per loss whatever the reduction: the graph node is that class itself,
+    # and apply takes the reduction as a keyword, as the functions do
+    p = ag.Tensor(rng.uniform(0.1, 0.9, (4, 3)), requires_grad=True)
+    y = (rng.uniform(size=(4, 3)) > 0.5).astype(float)
+    bce = F.binary_cross_entropy(p, y, reduction=reduction)
+    assert type(bce.grad_fn) is F.BinaryCrossEntropyFunction
+    direct = F.BinaryCrossEntropyFunction.apply(p, y, reduction=reduction)
+    np.testing.assert_array_equal(direct.data, bce.data)
+
+    z = ag.Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    t = np.array([2, 0, 1, 1])
+    for loss in (F.nll_loss(z.log_softmax(), t, reduction=reduction),
+                 F.cross_entropy(z, t, reduction=reduction)):
+        assert type(loss.grad_fn) is F.NLLLossFunction
+    direct = F.NLLLossFunction.apply(z, t, reduction=reduction)
+    np.testing.assert_array_equal(direct.data, F.nll_loss(z, t, reduction=reduction).data)
+    # the gradient is -1 at each row's target class (divided by N for the mean)
+    direct.backward(np.ones(direct.shape))
+    expected = np.zeros((4, 3))
+    expected[np.arange(4), t] = -1.0 / (4 if reduction == "mean" else 1)
+    np.testing.assert_allclose(z.grad, expected)
+
+
+def test_bce_and_nll_ops_refuse_an_unknown_reduction():
+    p = ag.Tensor(np.full((2, 1), 0.5), requires_grad=True)
+    with pytest.raises(ValueError, match="BinaryCrossEntropy.*reduction.*'avg'"):
+        F.BinaryCrossEntropyFunction.apply(p, np.ones((2, 1)), reduction="avg")
+    with pytest.raises(ValueError, match="NLLLoss.*reduction.*'avg'"):
+        F.NLLLossFunction.apply(p, np.array([0, 0]), reduction="avg")
+
+
 def test_cross_entropy_float32_stays_float32():
     z = ag.Tensor(rng.standard_normal((5, 3)).astype(np.float32), requires_grad=True)
     loss = F.cross_entropy(z, np.array([0, 1, 2, 1, 0]))

@@ -98,6 +98,92 @@ def test_early_stopping_restores_the_best_weights():
         min(h["val_loss"]))
 
 
+def test_early_stopping_and_progress_bar_are_callbacks(capsys):
+    # fit's early_stopping= and progress= build these callbacks; passed by hand they
+    # train exactly the same
+    X, y = _tiny()
+    Xv, yv = _tiny(1)
+
+    def run(**kwargs):
+        nn.manual_seed(0)
+        m = nn.MLP([3, 16, 1])
+        h = nn.fit(m, nn.BCEWithLogitsLoss(),
+                   nn.optim.SGD(m.parameters(), lr=3.0, momentum=0.9), train=(X, y),
+                   val=(Xv, yv), epochs=200, batch_size=8, **kwargs)
+        return h, m.state_dict()
+
+    h1, s1 = run(early_stopping=3, progress=False)
+    stopper = nn.EarlyStopping(patience=3)
+    h2, s2 = run(callbacks=[stopper, nn.ProgressBar(epochs=200)], progress=False)
+    assert h1.stopped_epoch is not None and h1.stopped_epoch < 200
+    assert h2.history == h1.history
+    assert (h2.best_epoch, h2.stopped_epoch) == (h1.best_epoch, h1.stopped_epoch)
+    assert stopper.best_epoch == h1.best_epoch
+    for k, v in s1.items():
+        np.testing.assert_array_equal(s2[k], v)
+    err = capsys.readouterr().err
+    assert f"{h1.stopped_epoch}/200" in err and "val_loss=" in err
+    # a callback object is reusable: a second fit starts from a clean state
+    h3, _ = run(callbacks=[stopper], progress=False)
+    assert h3.history == h1.history and stopper.best_epoch == h1.best_epoch
+
+
+def test_early_stopping_min_delta_and_without_restoring():
+    X, y = _tiny()
+    Xv, yv = _tiny(1)
+    nn.manual_seed(0)
+    m = nn.MLP([3, 16, 1])
+
+    class Last:
+        def on_epoch_end(self, epoch, history, model):
+            self.state = model.state_dict()
+
+    stopper, last = nn.EarlyStopping(patience=2, min_delta=1e9, restore_best=False), Last()
+    h = nn.fit(m, nn.BCEWithLogitsLoss(), nn.optim.SGD(m.parameters(), lr=0.1),
+               train=(X, y), val=(Xv, yv), epochs=50, callbacks=[stopper, last],
+               progress=False)
+    # nothing improves on the first epoch by 1e9: it stays the best, training stops 2
+    # epochs later, and the last weights are kept
+    assert (stopper.best_epoch, h.best_epoch, h.stopped_epoch) == (1, 1, 3)
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v, last.state[k])
+
+
+def test_early_stopping_callback_needs_validation_data():
+    X, y = _tiny()
+    m = nn.MLP([3, 4, 1], rng=0)
+    with pytest.raises(ValueError, match="'val_loss'.*val=\\(X_val, y_val\\)"):
+        nn.fit(m, nn.BCEWithLogitsLoss(), nn.optim.SGD(m.parameters(), lr=0.1),
+               train=(X, y), epochs=3, callbacks=[nn.EarlyStopping(2)], progress=False)
+    with pytest.raises(ValueError, match="patience"):
+        nn.EarlyStopping(0)
+    with pytest.raises(TypeError, match=r"class EarlyStopping; pass an instance"):
+        nn.fit(m, nn.BCEWithLogitsLoss(), nn.optim.SGD(m.parameters(), lr=0.1),
+               train=(X, y), callbacks=[nn.EarlyStopping], progress=False)
+
+
+def test_callbacks_hear_of_an_error_and_the_bar_is_closed():
+    X, y = _tiny()
+    X = X.copy()
+    X[0, 0] = np.nan
+    m = nn.MLP([3, 4, 1], rng=0)
+    seen = []
+
+    class Watch:
+        def on_exception(self, error, model):
+            seen.append(type(error))
+
+        def on_train_end(self, history, model):
+            seen.append("end")
+
+    bar = nn.ProgressBar()
+    with pytest.raises(nn.NaNLossError):
+        nn.fit(m, nn.BCEWithLogitsLoss(), nn.optim.SGD(m.parameters(), lr=0.1),
+               train=(X, y), epochs=3, callbacks=[bar, Watch()], progress=False)
+    assert seen == [nn.NaNLossError]  # on_train_end is for training that ran its course
+    assert bar.bar is None  # closed, not left dangling
+
+
 def test_nan_loss_stops_with_a_clear_message():
     X, y = _tiny()
     X = X.copy()
