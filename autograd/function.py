@@ -78,7 +78,7 @@ _default_dtype = np.dtype(np.float64)  # process-wide, as in PyTorch
 _Tensor = None  # set by tensor.py once the class exists (tensor.py imports this module)
 
 
-def _register_tensor_type(cls):
+def register_tensor_type(cls):
     global _Tensor
     _Tensor = cls
 
@@ -232,7 +232,7 @@ def _broadcast_message(op: str, arrays, err: Exception) -> str:
 
 # ---------------------------------------------------------------------------- Function
 
-_seq = itertools.count()  # creation order: a tensor is always made after its inputs
+creation_order = itertools.count()  # a tensor is always made after its inputs
 
 
 class Function:
@@ -305,9 +305,9 @@ class Function:
         """
         n = len(args)
         if n == 2:  # one or two inputs: almost every op
-            return _apply_2(cls, *args, kwargs)
+            return apply_2(cls, *args, kwargs)
         if n == 1:
-            return _apply_1(cls, *args, kwargs)
+            return apply_1(cls, *args, kwargs)
         Tensor = _Tensor
         if kwargs:
             _check_options(cls, kwargs)
@@ -331,7 +331,7 @@ class Function:
 # does, with the calls spelled out so that CPython can make them fast.
 
 
-def _apply_1(cls, a, kwargs=None):
+def apply_1(cls, a, kwargs=None):
     if kwargs:
         _check_options(cls, kwargs)
     ctx = cls()
@@ -352,7 +352,7 @@ def _apply_1(cls, a, kwargs=None):
     return _output(ctx, out, (a,), record)
 
 
-def _apply_2(cls, a, b, kwargs=None):
+def apply_2(cls, a, b, kwargs=None):
     if kwargs:
         _check_options(cls, kwargs)
     Tensor = _Tensor
@@ -387,7 +387,7 @@ def _output(ctx, out, args, record):
         out = _checked_output(ctx, out)
     t = _new_object(_Tensor)
     t._data = out
-    t._seq = next(_seq)
+    t._seq = next(creation_order)
     modes = _modes
     if record:
         ctx.parents = args

@@ -5,9 +5,12 @@ Reading one class teaches the chain rule for that op: ``backward`` receives
 (``None`` for an input that needs none). Gradients may come back in the broadcast
 shape of the output: the engine sums them down to each input's shape.
 
-Each op's ``rule`` is the local derivative as text, which the step-through viewer shows.
-The built-in ops set ``ctx.saved`` directly: that is all ``ctx.save_for_backward(...)``
-does, without the cost of a call on the forward hot path.
+What pictures and messages show about an op sits on the op too (see ``Function``):
+``rule``, its local derivative as text (the step-through shows it); ``symbol``, drawn in
+its graph node; ``infix``, its operator in expressions; ``hint``, advice in anomaly mode.
+
+The built-in ops set ``ctx.saved = (...)`` directly: that is all
+``ctx.save_for_backward(...)`` does, without the cost of a call on the forward hot path.
 """
 
 from __future__ import annotations

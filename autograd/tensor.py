@@ -62,7 +62,7 @@ class Tensor:
         self._data = arr
         self.requires_grad = bool(requires_grad)
         self._ctx = None
-        self._seq = next(_fn._seq)
+        self._seq = next(_fn.creation_order)
         if name is not None:
             self.name = name
 
@@ -188,7 +188,7 @@ class Tensor:
     @classmethod
     def _leaf(cls, data) -> Tensor:
         t = cls.__new__(cls)
-        t._data, t.requires_grad, t._ctx, t._seq = data, False, None, next(_fn._seq)
+        t._data, t.requires_grad, t._ctx, t._seq = data, False, None, next(_fn.creation_order)
         return t
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -264,43 +264,43 @@ class Tensor:
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
-        return _apply_2(Add, self, other)
+        return apply_2(Add, self, other)
 
     def __radd__(self, other):
-        return _apply_2(Add, other, self)
+        return apply_2(Add, other, self)
 
     def __sub__(self, other):
-        return _apply_2(Sub, self, other)
+        return apply_2(Sub, self, other)
 
     def __rsub__(self, other):
-        return _apply_2(Sub, other, self)
+        return apply_2(Sub, other, self)
 
     def __mul__(self, other):
-        return _apply_2(Mul, self, other)
+        return apply_2(Mul, self, other)
 
     def __rmul__(self, other):
-        return _apply_2(Mul, other, self)
+        return apply_2(Mul, other, self)
 
     def __truediv__(self, other):
-        return _apply_2(Div, self, other)
+        return apply_2(Div, self, other)
 
     def __rtruediv__(self, other):
-        return _apply_2(Div, other, self)
+        return apply_2(Div, other, self)
 
     def __pow__(self, other):
-        return _apply_2(Pow, self, other)
+        return apply_2(Pow, self, other)
 
     def __rpow__(self, other):
-        return _apply_2(Pow, other, self)
+        return apply_2(Pow, other, self)
 
     def __matmul__(self, other):
-        return _apply_2(MatMul, self, other)
+        return apply_2(MatMul, self, other)
 
     def __rmatmul__(self, other):
-        return _apply_2(MatMul, other, self)
+        return apply_2(MatMul, other, self)
 
     def __neg__(self):
-        return _apply_1(Neg, self)
+        return apply_1(Neg, self)
 
     def __pos__(self):
         return self
@@ -337,34 +337,34 @@ class Tensor:
 
     # ------------------------------------------------------------------ elementwise
     def exp(self):
-        return _apply_1(Exp, self)
+        return apply_1(Exp, self)
 
     def log(self):
-        return _apply_1(Log, self)
+        return apply_1(Log, self)
 
     def sqrt(self):
-        return _apply_1(Sqrt, self)
+        return apply_1(Sqrt, self)
 
     def abs(self):
-        return _apply_1(Abs, self)
+        return apply_1(Abs, self)
 
     def tanh(self):
-        return _apply_1(Tanh, self)
+        return apply_1(Tanh, self)
 
     def sigmoid(self):
-        return _apply_1(Sigmoid, self)
+        return apply_1(Sigmoid, self)
 
     def relu(self):
-        return _apply_1(Relu, self)
+        return apply_1(Relu, self)
 
     def clip(self, min=None, max=None):
         return ops.Clip.apply(self, lo=min, hi=max)
 
     def pow(self, exponent):
-        return _apply_2(Pow, self, exponent)
+        return apply_2(Pow, self, exponent)
 
     def matmul(self, other):
-        return _apply_2(MatMul, self, other)
+        return apply_2(MatMul, self, other)
 
     # ------------------------------------------------------------------ reductions
     def sum(self, axis=None, keepdims=False):
@@ -444,14 +444,14 @@ def _axis(axis):
     return tuple(axis) if isinstance(axis, list) else axis
 
 
-_fn._register_tensor_type(Tensor)
+_fn.register_tensor_type(Tensor)
 
 from . import engine, ops  # noqa: E402  (ops and engine use Tensor; import after it)
 from .dataview import DataView  # noqa: E402
 
-# The operators are the forward hot path: ``_apply_1(Op, x)`` / ``_apply_2(Op, x, y)`` are
+# The operators are the forward hot path: ``apply_1(Op, x)`` / ``apply_2(Op, x, y)`` are
 # ``Op.apply(x)`` / ``Op.apply(x, y)`` unrolled (see function.py).
-from .function import _apply_1, _apply_2  # noqa: E402
+from .function import apply_1, apply_2  # noqa: E402
 from .ops import (  # noqa: E402
     Abs,
     Add,
