@@ -13,6 +13,7 @@ import pytest
 from support import in_ci
 
 import autograd as ag
+from autograd.function import get_anomaly_hook, set_anomaly_hook
 
 
 def pytest_configure(config):
@@ -31,11 +32,18 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def _default_modes():
-    """Leave grad mode and the default dtype as they were, whatever a test does."""
+    """Every test starts with the engine's modes at their defaults, and must leave them so
+    (a leaked mode would change the tests that run after it in the same process)."""
     dtype = ag.get_default_dtype()
     yield
+    leaked = {"grad mode off": not ag.is_grad_enabled(), "name scope": ag.current_scope(),
+              "anomaly mode": get_anomaly_hook() is not None,
+              "default dtype": ag.get_default_dtype() != dtype}
     ag.set_default_dtype(dtype)
-    ag.set_grad_enabled(True).__enter__()
+    ag.set_grad_enabled(True)
+    set_anomaly_hook(None)
+    leaked = [what for what, bad in leaked.items() if bad]
+    assert not leaked, f"the test left modes changed: {', '.join(leaked)}"
 
 
 @pytest.fixture
