@@ -12,6 +12,7 @@ import itertools
 import numpy as np
 
 from . import function as _fn
+from . import numpy_api
 
 __all__ = ["Tensor"]
 
@@ -58,7 +59,9 @@ class Tensor:
     _hooks = None
     _retains = False
     _watched = False  # has hooks or retains its grad: one check in the backward loop
-    __array_ufunc__ = None  # NumPy defers to our operators instead of unwrapping us
+    # NumPy's functions and ufuncs on a Tensor keep the graph or refuse (numpy_api.py)
+    __array_ufunc__ = numpy_api.array_ufunc
+    __array_function__ = numpy_api.array_function
     __hash__ = object.__hash__  # by identity: tensors are graph nodes, == is elementwise
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
