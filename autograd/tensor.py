@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import function as _fn
+from . import numpy_api
 from .hooks import RemovableHandle
 
 __all__ = ["Tensor"]
@@ -45,7 +46,9 @@ class Tensor:
     _retains = False
     _watched = False  # has hooks or retains its grad: one check in the backward loop
     _written = 0  # ``function.write_count`` when its values were last changed in place
-    __array_ufunc__ = None  # NumPy defers to our operators instead of unwrapping us
+    # NumPy's functions and ufuncs on a Tensor keep the graph or refuse (numpy_api.py)
+    __array_ufunc__ = numpy_api.array_ufunc
+    __array_function__ = numpy_api.array_function
     __hash__ = object.__hash__  # by identity: tensors are graph nodes, == is elementwise
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, name: str | None = None):
