@@ -25,7 +25,7 @@ def stack(tensors, axis: int = 0) -> Tensor:
 
 def where(condition, x, y) -> Tensor:
     """``x`` where ``condition`` holds, else ``y`` (``np.where``); no gradient to the mask."""
-    cond = condition.data if isinstance(condition, Tensor) else condition
+    cond = condition.numpy() if isinstance(condition, Tensor) else condition
     return ops.Where.apply(cond, x, y)
 
 
@@ -71,7 +71,7 @@ def value_and_grad(fn, argnums=0):
             raise TypeError(f"grad: the function must return a one-value Tensor, got {shape}")
         if out.requires_grad:
             out.backward()
-        grads = tuple(leaf.grad if leaf.grad is not None else np.zeros_like(leaf.data)
+        grads = tuple(leaf.grad if leaf.grad is not None else np.zeros_like(leaf.numpy())
                       for leaf in leaves)
         with no_grad():
             value = out.detach()

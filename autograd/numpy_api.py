@@ -260,7 +260,7 @@ def _where(condition, x=_MISSING, y=_MISSING):
     if x is _MISSING or y is _MISSING:
         raise ValueError("np.where: give both x and y, or neither")
     if isinstance(condition, _tensor.Tensor):
-        condition = condition.data
+        condition = _values(condition)
     return ops.Where.apply(condition, x, y)
 
 
@@ -467,7 +467,7 @@ def _values(obj):
     """``obj`` with every Tensor replaced by a read-only view of its values (a function
     answering on the values cannot write into a Tensor through it)."""
     if isinstance(obj, _tensor.Tensor):
-        view = obj.data.view()
+        view = obj.data.view(np.ndarray)
         view.flags.writeable = False
         return view
     if isinstance(obj, (list, tuple)):

@@ -23,7 +23,7 @@ def _as_index(idx):
     if isinstance(idx, tuple):
         return tuple(_as_index(i) for i in idx)
     if isinstance(idx, Tensor):
-        return idx.data
+        return idx.numpy()
     if isinstance(idx, list):
         return np.asarray(idx)
     return idx
