@@ -7,7 +7,9 @@ memory that is released was released by reference counting.
 from __future__ import annotations
 
 import gc
-import tracemalloc
+import json
+import subprocess
+import sys
 import weakref
 
 import numpy as np
@@ -16,59 +18,63 @@ import pytest
 import autograd as ag
 
 
-def _small_graph_step(x, w, b):
+# Run in a fresh interpreter: tracemalloc and the cycle collector see every thread of
+# a process, and threads left by other tests (a notebook kernel's client, a browser
+# driver) would be measured too.
+_MEASURE = """
+import gc, json, sys, tracemalloc
+import numpy as np
+import autograd as ag
+
+steps, keep = int(sys.argv[1]), sys.argv[2] == "keep"
+rng = np.random.default_rng(0)
+x = ag.Tensor(rng.standard_normal((16, 8)))
+w = ag.Tensor(rng.standard_normal((8, 32)), requires_grad=True)
+b = ag.Tensor(rng.standard_normal(32), requires_grad=True)
+kept = []
+
+def step():
     loss = ((x @ w + b).tanh() * 0.5).sum()
-    loss.backward()
+    loss.backward(retain_graph=keep)
+    if keep:
+        kept.append(loss)  # a leak of every graph, on purpose
+    w.grad = None
+
+gc.collect()
+gc.disable()
+tracemalloc.start()
+for _ in range(500):  # warm-up: caches, interned objects, first .grad arrays
+    step()
+base, _ = tracemalloc.get_traced_memory()
+for _ in range(steps):
+    step()
+current, _ = tracemalloc.get_traced_memory()
+garbage = gc.collect()  # cyclic garbage made by the loop, if any
+print(json.dumps({"grew": current - base, "garbage": garbage,
+                  "b_grad": b.grad is not None}))
+"""
+
+
+def _measure(steps: int, keep: bool) -> dict:
+    out = subprocess.run([sys.executable, "-c", _MEASURE, str(steps),
+                          "keep" if keep else "drop"],
+                         capture_output=True, text=True, check=True, timeout=300)
+    return json.loads(out.stdout)
 
 
 @pytest.mark.slow
 def test_10k_iterations_keep_memory_flat():
-    rng = np.random.default_rng(0)
-    x = ag.Tensor(rng.standard_normal((16, 8)))
-    w = ag.Tensor(rng.standard_normal((8, 32)), requires_grad=True)
-    b = ag.Tensor(rng.standard_normal(32), requires_grad=True)
-    gc.collect()
-    was_enabled = gc.isenabled()
-    gc.disable()
-    tracemalloc.start()
-    try:
-        for _ in range(500):  # warm-up: caches, interned objects, first .grad arrays
-            _small_graph_step(x, w, b)
-            w.grad = None
-        base, _ = tracemalloc.get_traced_memory()
-        for _ in range(10_000):
-            _small_graph_step(x, w, b)
-            w.grad = None
-        current, _ = tracemalloc.get_traced_memory()
-        garbage = gc.collect()  # cyclic garbage made by the loop, if any
-    finally:
-        tracemalloc.stop()
-        if was_enabled:
-            gc.enable()
+    m = _measure(10_000, keep=False)
     # one leaked graph per iteration would be several KB each: tens of MB over the loop
-    assert current - base < 1_000_000, f"grew by {current - base} bytes"
-    assert garbage < 100, f"the loop left {garbage} objects in reference cycles"
-    assert b.grad is not None  # b accumulated on purpose: one array, not one per step
+    assert m["grew"] < 1_000_000, f"grew by {m['grew']} bytes"
+    assert m["garbage"] < 100, f"the loop left {m['garbage']} objects in reference cycles"
+    assert m["b_grad"]  # b accumulated on purpose: one array, not one per step
 
 
 def test_leak_would_be_detected():
     """The measurement above sees a leak of the same graphs (the test can fail)."""
-    rng = np.random.default_rng(1)
-    x = ag.Tensor(rng.standard_normal((16, 8)))
-    w = ag.Tensor(rng.standard_normal((8, 32)), requires_grad=True)
-    kept = []
-    tracemalloc.start()
-    try:
-        base, _ = tracemalloc.get_traced_memory()
-        for _ in range(200):
-            h = (x @ w).tanh()
-            loss = (h * h).sum()
-            loss.backward(retain_graph=True)
-            kept.append(loss)
-        current, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert current - base > 200 * 16 * 32 * 8  # at least one (16, 32) array per graph
+    m = _measure(200, keep=True)
+    assert m["grew"] > 200 * 16 * 32 * 8  # at least one (16, 32) array per graph
 
 
 def _graph_refs():
