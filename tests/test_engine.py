@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from values import cube_function, leaf
 
 import autograd as ag
@@ -686,3 +688,93 @@ def test_a_fresh_gradient_is_taken_without_a_copy():
     Double.apply(w).backward(np.ones((4, 3)))
     assert id(w.grad) == made[0]
     np.testing.assert_array_equal(w.grad, np.full((4, 3), 2.0))
+
+
+@pytest.fixture
+def copy_every_gradient(monkeypatch):
+    """The engine as on an interpreter without reference counts: every first gradient
+    is copied (``engine.TAKE_UNSHARED`` is False)."""
+    monkeypatch.setattr(ag.engine, "TAKE_UNSHARED", False)
+
+
+def test_without_reference_counts_every_first_gradient_is_copied(copy_every_gradient):
+    made = []
+
+    class Double(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            g = grad * 2
+            made.append(id(g))
+            return g
+
+    w = leaf(np.ones((4, 3)))
+    Double.apply(w).backward(np.ones((4, 3)))
+    assert id(w.grad) != made[0]
+    np.testing.assert_array_equal(w.grad, np.full((4, 3), 2.0))
+
+
+def test_without_reference_counts_grads_still_never_alias(copy_every_gradient):
+    test_leaf_grads_never_alias_each_other_or_what_backward_saw()
+    test_a_gradient_an_op_still_saves_is_copied()
+
+
+# ----------------------------------------------------------------- reference backward
+
+
+@st.composite
+def random_graphs(draw):
+    """A random program over 1-3 leaves: each step applies a unary or binary op to
+    earlier values (so values are reused: diamonds, x * x), with broadcasting."""
+    n_leaves = draw(st.integers(1, 3))
+    shapes = [draw(st.sampled_from([(), (3,), (2, 3), (1, 3), (2, 1)])) for _ in range(n_leaves)]
+    steps = []
+    for _ in range(draw(st.integers(1, 12))):
+        n = n_leaves + len(steps)
+        op = draw(st.sampled_from(["add", "mul", "sub", "tanh", "sigmoid", "sum", "square",
+                                   "exp_small"]))
+        steps.append((op, draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1))))
+    return shapes, steps, draw(st.integers(0, 2**31 - 1))
+
+
+def _run_program(shapes, steps, seed, backward):
+    rng = np.random.default_rng(seed)
+    leaves = [leaf(rng.standard_normal(s)) for s in shapes]
+    values = list(leaves)
+    for op, i, j in steps:
+        a, b = values[i], values[j]
+        values.append({
+            "add": lambda: a + b, "mul": lambda: a * b, "sub": lambda: a - b,
+            "tanh": lambda: a.tanh(), "sigmoid": lambda: a.sigmoid(),
+            "sum": lambda: a.sum(axis=-1, keepdims=True) if a.ndim else a * 1.0,
+            "square": lambda: a * a, "exp_small": lambda: (a.tanh()).exp(),
+        }[op]())
+    root = values[-1].sum() if values[-1].ndim else values[-1] * 1.0
+    backward(root)
+    return [x.grad for x in leaves]
+
+
+@given(random_graphs())
+@settings(max_examples=60, deadline=None)
+def test_reference_backward_and_the_engine_agree(program):
+    """The 20-line reference algorithm and the scheduled loop give the same gradients."""
+    ours = _run_program(*program, backward=lambda root: root.backward())
+    ref = _run_program(*program, backward=ag.engine.reference_backward)
+    for g, r in zip(ours, ref):
+        if r is None:
+            assert g is None
+        else:
+            np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
+
+
+def test_reference_backward_is_the_chain_rule_on_a_small_graph():
+    x = leaf([1.0, 2.0])
+    y = leaf([3.0, -1.0])
+    z = (x * y + x).tanh().sum()
+    ag.engine.reference_backward(z)
+    t = np.tanh(np.array([1.0, 2.0]) * [3.0, -1.0] + [1.0, 2.0])
+    np.testing.assert_allclose(x.grad, (1 - t * t) * (np.array([3.0, -1.0]) + 1))
+    np.testing.assert_allclose(y.grad, (1 - t * t) * np.array([1.0, 2.0]))
