@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .function import note_write
+from .engine import note_write
 
 __all__ = ["DataView"]
 

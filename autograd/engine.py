@@ -80,38 +80,47 @@ def _creation_order(t):
 # =========================================================================== one node
 
 
-def chain_rule(node, g) -> tuple:
+def chain_rule(node, g) -> list:
     """The chain rule at one op: ``(parent, dL/dparent)`` for each input that needs a
     gradient, given ``g = dL/dnode``. Each gradient has its parent's shape and dtype."""
     ctx = node._ctx
+    return [(p, fit_gradient(ctx, p, gp)) for p, need, gp
+            in zip(ctx.parents, ctx.needs_input_grad, local_backward(node, g))
+            if need and gp is not None]
+
+
+def local_backward(node, g) -> tuple:
+    """What the op that made ``node`` sends back to its inputs: its ``backward`` run on
+    ``g = dL/dnode``, one entry per input (None where there is none), not yet fitted."""
+    ctx = node._ctx
     if ctx._released:
         raise _fn.released_error(ctx)
-    if ctx.seen_writes != _fn.write_count:  # something was written in place since
+    if node._seq < last_write:  # a tensor was written in place after this op ran
         _check_saved(node, ctx)
     out = ctx.backward(ctx, g)
-    parents = ctx.parents
     if type(out) is not tuple:
         out = (out,)
-    if len(out) != len(parents):
+    if len(out) != len(ctx.parents):
         raise RuntimeError(
             f"{ctx.name}.backward returned {len(out)} gradient(s) but forward took "
-            f"{len(parents)} input(s); return one per input (None where there is none)")
-    sent = ()
-    for p, need, gp in zip(parents, ctx.needs_input_grad, out):
-        if not need or gp is None:
-            continue
-        pdata = p._data
-        kind = type(gp)
-        # two NumPy scalars of one type have the same shape () and dtype
-        if kind is not type(pdata) or kind is _ndarray:
-            if kind is not _ndarray and not isinstance(gp, np.generic):
-                gp = _as_gradient(ctx, gp)
-            if gp.shape != pdata.shape:
-                gp = _fit_shape(ctx, gp, pdata.shape)
-            if gp.dtype is not pdata.dtype and gp.dtype != pdata.dtype:
-                gp = _fit_dtype(ctx, p, gp)
-        sent += ((p, gp),)
-    return sent
+            f"{len(ctx.parents)} input(s); return one per input (None where there is none)")
+    return out
+
+
+def fit_gradient(ctx, p, gp):
+    """``gp`` as a gradient for input ``p`` of ``ctx``: in ``p``'s shape (broadcasting
+    undone) and dtype. Numbers are accepted; anything else that is not an array raises."""
+    pdata = p._data
+    kind = type(gp)
+    # two NumPy scalars of one type have the same shape () and dtype: nothing to do
+    if kind is not type(pdata) or kind is _ndarray:
+        if kind is not _ndarray and not isinstance(gp, np.generic):
+            gp = _as_gradient(ctx, gp)
+        if gp.shape != pdata.shape:
+            gp = _fit_shape(ctx, gp, pdata.shape)
+        if gp.dtype is not pdata.dtype and gp.dtype != pdata.dtype:
+            gp = _fit_dtype(ctx, p, gp)
+    return gp
 
 
 def accumulate(node, g) -> None:
@@ -187,12 +196,24 @@ def seed_gradient(root, gradient):
     return g.astype(data.dtype, copy=False)
 
 
+# Writes in place are stamped on the clock that orders tensors (``creation_order``):
+# a write stamped after a node's output was made happened after its op saved its values.
+last_write = -1  # the stamp of the latest write
+
+
+def note_write(tensor) -> None:
+    """Record that ``tensor``'s values were changed in place (an optimiser step, a write
+    through ``.data``): a node that saved them before then refuses to run backward."""
+    global last_write
+    last_write = tensor._written = next(_fn.creation_order)
+
+
 def _check_saved(node, ctx) -> None:
     """Raise if a tensor whose values ``ctx`` saved for backward was written since."""
     saved = [s for s in ctx.saved if isinstance(s, np.ndarray)]
     Tensor = _fn.tensor_type()
     for t in (node, *ctx.parents):
-        if (isinstance(t, Tensor) and t._written > ctx.seen_writes
+        if (isinstance(t, Tensor) and t._written > node._seq
                 and any(np.may_share_memory(s, t._data) for s in saved)):
             who = "its output" if t is node else "an input"
             name = f" {t.name!r}" if t.name else ""
@@ -265,6 +286,7 @@ def backward_steps(root, gradient=None, retain_graph: bool = False, *, record: b
     grads = {}  # what each node waiting in the heap has received so far
     heap = []  # (-creation order, node): the newest on top
     anomaly = _fn.get_anomaly_hook()
+    detail = record or anomaly is not None  # someone reads what each step sent
     node, g = root, seed_gradient(root, gradient)  # the node visited now, with its gradient
     while True:
         if node._watched:  # hooks, retain_grad
@@ -275,8 +297,18 @@ def backward_steps(root, gradient=None, retain_graph: bool = False, *, record: b
             accumulate(node, g)
             yield _new_step(BackwardStep, (node, g, ())) if record else None
         else:
-            sent = chain_rule(node, g)
-            for p, gp in sent:
+            # chain_rule(node, g), spelled out: one pass over the inputs, no list
+            sent = ()
+            for p, need, gp in zip(ctx.parents, ctx.needs_input_grad, local_backward(node, g)):
+                if not need or gp is None:
+                    continue
+                pdata = p._data  # fit_gradient, unless gp already fits (the usual case)
+                kind = type(gp)
+                if kind is not type(pdata) or (kind is _ndarray and (
+                        gp.shape != pdata.shape or gp.dtype is not pdata.dtype)):
+                    gp = fit_gradient(ctx, p, gp)
+                if detail:
+                    sent += ((p, gp),)
                 if p is nxt:  # the same input twice (x * x)
                     nxt_g = nxt_g + gp
                 else:

@@ -53,26 +53,51 @@ __all__ = [
 # ---------------------------------------------------------------------------- modes
 
 
+class _State:
+    """One thread's modes, never changed once made (a change makes a new one)."""
+
+    __slots__ = ("grad_enabled", "scope", "anomaly")
+
+    def __init__(self, grad_enabled: bool, scope: str, anomaly):
+        self.grad_enabled = grad_enabled
+        self.scope = scope  # dotted name scope opened by ``name_scope`` ("layers.0")
+        # set by ``anomaly.detect_anomaly``: an object whose on_forward(ctx, out, arrays)
+        # runs after every op and on_backward(ctx, grad, sent) after every node's backward
+        self.anomaly = anomaly
+
+    def replace(self, **changes) -> _State:
+        fields = {"grad_enabled": self.grad_enabled, "scope": self.scope,
+                  "anomaly": self.anomaly}
+        fields.update(changes)
+        return _State(**fields)
+
+    def is_default(self) -> bool:
+        return self.grad_enabled and not self.scope and self.anomaly is None
+
+
 class _Modes(threading.local):
-    """The modes of the calling thread (PyTorch's semantics: each thread has its own).
-
-    Class attributes are each new thread's defaults. ``plain`` is True while grad mode
-    is on, no name scope is open and anomaly mode is off: then an op reads this one
-    attribute and nothing else of the modes.
-    """
-
-    grad_enabled = True
-    scope = ""  # dotted name scope opened by ``name_scope`` (e.g. "layers.0")
-    # set by ``detect_anomaly``: an object whose on_forward(ctx, out, arrays) runs after
-    # every op and on_backward(ctx, grad, sent) after every node's backward
-    anomaly = None
-    plain = True
-
-    def update(self) -> None:
-        self.plain = self.grad_enabled and not self.scope and self.anomaly is None
+    state = _State(True, "", None)  # each new thread's modes
 
 
-_modes = _Modes()
+_modes = _Modes()  # ``_modes.state``: the calling thread's modes
+# True while every thread has the default modes (recording, no scope, no anomaly mode):
+# then an op reads this one global and not the thread's state.
+_all_default = True
+_changed_threads = 0  # how many threads have modes other than the defaults
+_changing = threading.Lock()
+
+
+def _set_state(new: _State) -> None:
+    global _all_default, _changed_threads
+    with _changing:
+        was = _modes.state.is_default()
+        _modes.state = new
+        now = new.is_default()
+        if was != now:
+            _changed_threads += 1 if was else -1
+            _all_default = _changed_threads == 0
+
+
 _default_dtype = np.dtype(np.float64)  # process-wide, as in PyTorch
 
 _Tensor = None  # set by tensor.py once the class exists (tensor.py imports this module)
@@ -90,12 +115,11 @@ def tensor_type():
 
 def is_grad_enabled() -> bool:
     """Whether new ops are recorded for backward (in the calling thread)."""
-    return _modes.grad_enabled
+    return _modes.state.grad_enabled
 
 
 def _set_grad_mode(mode: bool) -> None:
-    _modes.grad_enabled = mode
-    _modes.update()
+    _set_state(_modes.state.replace(grad_enabled=mode))
 
 
 class set_grad_enabled(contextlib.ContextDecorator):
@@ -108,7 +132,7 @@ class set_grad_enabled(contextlib.ContextDecorator):
 
     def __init__(self, mode: bool):
         self.mode = bool(mode)
-        self._prev = [_modes.grad_enabled]  # what the first __exit__ restores
+        self._prev = [is_grad_enabled()]  # what the first __exit__ restores
         self._armed = True  # the mode is already set: the first __enter__ has no work
         _set_grad_mode(self.mode)
 
@@ -129,7 +153,7 @@ class set_grad_enabled(contextlib.ContextDecorator):
         if self._armed:
             self._armed = False
         else:
-            self._prev.append(_modes.grad_enabled)
+            self._prev.append(is_grad_enabled())
             _set_grad_mode(self.mode)
         return self
 
@@ -180,34 +204,32 @@ class name_scope(contextlib.ContextDecorator):
         self.name = name
 
     def __enter__(self) -> str:
-        modes = _modes
-        self.prev = prev = modes.scope
+        state = _modes.state
+        self.prev = prev = state.scope
         name = self.name
-        modes.scope = scope = f"{prev}.{name}" if prev and name else (name or prev)
-        modes.plain = scope == "" and modes.grad_enabled and modes.anomaly is None
+        scope = f"{prev}.{name}" if prev and name else (name or prev)
+        _set_state(state.replace(scope=scope))
         return scope
 
     def __exit__(self, *exc) -> bool:
-        _modes.scope = self.prev
-        _modes.update()
+        _set_state(_modes.state.replace(scope=self.prev))
         return False
 
 
 def current_scope() -> str:
-    return _modes.scope
+    return _modes.state.scope
 
 
 def get_anomaly_hook():
     """The object anomaly mode installed in this thread (see ``detect_anomaly``), or None."""
-    return _modes.anomaly
+    return _modes.state.anomaly
 
 
 def set_anomaly_hook(hook) -> None:
     """Install ``hook`` (or None) for the calling thread: after every op
     ``hook.on_forward(ctx, out, arrays)`` runs, and after every node's backward
     ``hook.on_backward(ctx, grad, sent)``."""
-    _modes.anomaly = hook
-    _modes.update()
+    _set_state(_modes.state.replace(anomaly=hook))
 
 
 # ---------------------------------------------------------------------------- errors
@@ -253,8 +275,8 @@ class Function:
     """
 
     # slots keep node creation cheap; a subclass may still set any other attribute
-    __slots__ = ("parents", "needs_input_grad", "saved", "_released", "seen_writes",
-                 "__dict__", "__weakref__")
+    __slots__ = ("parents", "needs_input_grad", "saved", "_released", "__dict__",
+                 "__weakref__")
     scope = ""  # set per node when a name scope is open
     # What pictures and messages show about the op, set as class attributes on the op
     # (a custom Function may set them too): ``rule``, its local derivative as text
@@ -314,7 +336,8 @@ class Function:
         ctx = cls()
         arrays = _weak_scalars(tuple(a._data if isinstance(a, Tensor) else a for a in args))
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = True in needs and _modes.grad_enabled
+        modes = None if _all_default else _modes.state
+        record = True in needs and (modes is None or modes.grad_enabled)
         ctx.needs_input_grad = needs if record else (False,) * n
         try:
             out = cls.forward(ctx, *arrays, **kwargs)
@@ -323,7 +346,7 @@ class Function:
             if shape_error is None:
                 raise
             raise shape_error from None
-        return _output(ctx, out, args, record)
+        return _output(ctx, out, args, record, modes)
 
 
 # ``Function.apply`` unrolled for one and two positional inputs: the forward hot path
@@ -335,9 +358,10 @@ def apply_1(cls, a, kwargs=None):
     if kwargs:
         _check_options(cls, kwargs)
     ctx = cls()
+    modes = None if _all_default else _modes.state
     if isinstance(a, _Tensor):
         x = a._data
-        record = a.requires_grad and (_modes.plain or _modes.grad_enabled)
+        record = a.requires_grad and (modes is None or modes.grad_enabled)
     else:
         x = a
         record = False
@@ -349,7 +373,7 @@ def apply_1(cls, a, kwargs=None):
         if shape_error is None:
             raise
         raise shape_error from None
-    return _output(ctx, out, (a,), record)
+    return _output(ctx, out, (a,), record, modes)
 
 
 def apply_2(cls, a, b, kwargs=None):
@@ -369,7 +393,8 @@ def apply_2(cls, a, b, kwargs=None):
         y, need_b = b, False
         if isinstance(b, _np_generic):
             y = _weak(b, x)
-    record = (need_a or need_b) and (_modes.plain or _modes.grad_enabled)
+    modes = None if _all_default else _modes.state
+    record = (need_a or need_b) and (modes is None or modes.grad_enabled)
     ctx.needs_input_grad = (need_a, need_b) if record else _FALSE_2
     try:
         out = cls.forward(ctx, x, y, **kwargs) if kwargs else cls.forward(ctx, x, y)
@@ -378,29 +403,28 @@ def apply_2(cls, a, b, kwargs=None):
         if shape_error is None:
             raise
         raise shape_error from None
-    return _output(ctx, out, (a, b), record)
+    return _output(ctx, out, (a, b), record, modes)
 
 
-def _output(ctx, out, args, record):
-    """The Tensor that ``apply`` returns; records ``ctx`` as its node if ``record``."""
+def _output(ctx, out, args, record, modes):
+    """The Tensor that ``apply`` returns; records ``ctx`` as its node if ``record``.
+    ``modes``: the thread's modes, or None when every thread has the defaults."""
     if not isinstance(out, _array_types):
         out = _checked_output(ctx, out)
     t = _new_object(_Tensor)
     t._data = out
     t._seq = next(creation_order)
-    modes = _modes
     if record:
         ctx.parents = args
         ctx._released = False
-        ctx.seen_writes = write_count
-        if not modes.plain and modes.scope:
+        if modes is not None and modes.scope:
             ctx.scope = modes.scope
         t._ctx = ctx
         t.requires_grad = True
     else:
         t._ctx = None
         t.requires_grad = False
-    if not modes.plain and modes.anomaly is not None:
+    if modes is not None and modes.anomaly is not None:
         Tensor = _Tensor
         modes.anomaly.on_forward(ctx, out, tuple(a._data if isinstance(a, Tensor) else a
                                                  for a in args))
@@ -450,19 +474,6 @@ def _weak_scalars(arrays: tuple) -> tuple:
     return tuple(_weak(a, ref) if isinstance(a, _np_generic) else a for a in arrays)
 
 
-# How many times tensors have been written in place (``note_write``): a node remembers
-# the count when it is recorded, and backward looks closer only where it has changed.
-write_count = 0
-
-
-def note_write(tensor) -> None:
-    """Record that ``tensor``'s values were changed in place (an optimiser step, a write
-    through ``.data``): a node that saved them then refuses to run backward."""
-    global write_count
-    write_count += 1
-    tensor._written = write_count
-
-
 def _broadcast_error(ctx, arrays, err):
     """For NumPy's broadcast error in forward, a ShapeError naming the op and the
     shapes; None for any other ValueError (which goes on as it was)."""
@@ -478,8 +489,7 @@ _np_generic = np.generic
 _new_object = object.__new__
 _TRUE_1, _FALSE_1, _FALSE_2 = (True,), (False,), (False, False)
 # what a slot that was never set reads as (through ``__getattr__``)
-_SLOT_DEFAULTS = {"parents": (), "needs_input_grad": (), "saved": (), "_released": False,
-                  "seen_writes": 0}
+_SLOT_DEFAULTS = {"parents": (), "needs_input_grad": (), "saved": (), "_released": False}
 
 
 def released_error(ctx) -> RuntimeError:

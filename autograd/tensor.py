@@ -45,7 +45,7 @@ class Tensor:
     _hooks = None
     _retains = False
     _watched = False  # has hooks or retains its grad: one check in the backward loop
-    _written = 0  # ``function.write_count`` when its values were last changed in place
+    _written = -1  # when its values were last changed in place (``engine.note_write``)
     # NumPy's functions and ufuncs on a Tensor keep the graph or refuse (numpy_api.py)
     __array_ufunc__ = numpy_api.array_ufunc
     __array_function__ = numpy_api.array_function
@@ -94,7 +94,7 @@ class Tensor:
             raise TypeError(f"Tensor.data: this tensor requires grad, so its values must be "
                             f"floating-point, got dtype {arr.dtype}")
         self._data = arr
-        _fn.note_write(self)
+        engine.note_write(self)
 
     @property
     def shape(self) -> tuple:
@@ -246,7 +246,7 @@ class Tensor:
         except (ValueError, TypeError) as err:
             raise type(err)(f"in-place op on a tensor of shape {self.shape} and dtype "
                             f"{self.dtype}: {err}") from None
-        _fn.note_write(self)
+        engine.note_write(self)
         return self
 
     def retain_grad(self) -> None:
