@@ -56,7 +56,7 @@ __all__ = [
 class _State:
     """One thread's modes, never changed once made (a change makes a new one)."""
 
-    __slots__ = ("grad_enabled", "scope", "anomaly")
+    __slots__ = ("grad_enabled", "scope", "anomaly", "is_default")
 
     def __init__(self, grad_enabled: bool, scope: str, anomaly):
         self.grad_enabled = grad_enabled
@@ -64,15 +64,7 @@ class _State:
         # set by ``anomaly.detect_anomaly``: an object whose on_forward(ctx, out, arrays)
         # runs after every op and on_backward(ctx, grad, sent) after every node's backward
         self.anomaly = anomaly
-
-    def replace(self, **changes) -> _State:
-        fields = {"grad_enabled": self.grad_enabled, "scope": self.scope,
-                  "anomaly": self.anomaly}
-        fields.update(changes)
-        return _State(**fields)
-
-    def is_default(self) -> bool:
-        return self.grad_enabled and not self.scope and self.anomaly is None
+        self.is_default = grad_enabled and not scope and anomaly is None
 
 
 class _Modes(threading.local):
@@ -90,9 +82,9 @@ _changing = threading.Lock()
 def _set_state(new: _State) -> None:
     global _all_default, _changed_threads
     with _changing:
-        was = _modes.state.is_default()
+        was = _modes.state.is_default
         _modes.state = new
-        now = new.is_default()
+        now = new.is_default
         if was != now:
             _changed_threads += 1 if was else -1
             _all_default = _changed_threads == 0
@@ -119,7 +111,9 @@ def is_grad_enabled() -> bool:
 
 
 def _set_grad_mode(mode: bool) -> None:
-    _set_state(_modes.state.replace(grad_enabled=mode))
+    state = _modes.state
+    if state.grad_enabled is not mode:
+        _set_state(_State(mode, state.scope, state.anomaly))
 
 
 class set_grad_enabled(contextlib.ContextDecorator):
@@ -153,8 +147,10 @@ class set_grad_enabled(contextlib.ContextDecorator):
         if self._armed:
             self._armed = False
         else:
-            self._prev.append(is_grad_enabled())
-            _set_grad_mode(self.mode)
+            state = _modes.state
+            self._prev.append(state.grad_enabled)
+            if state.grad_enabled is not self.mode:
+                _set_state(_State(self.mode, state.scope, state.anomaly))
         return self
 
     def __exit__(self, *exc):
@@ -208,11 +204,12 @@ class name_scope(contextlib.ContextDecorator):
         self.prev = prev = state.scope
         name = self.name
         scope = f"{prev}.{name}" if prev and name else (name or prev)
-        _set_state(state.replace(scope=scope))
+        _set_state(_State(state.grad_enabled, scope, state.anomaly))
         return scope
 
     def __exit__(self, *exc) -> bool:
-        _set_state(_modes.state.replace(scope=self.prev))
+        state = _modes.state
+        _set_state(_State(state.grad_enabled, self.prev, state.anomaly))
         return False
 
 
@@ -229,7 +226,8 @@ def set_anomaly_hook(hook) -> None:
     """Install ``hook`` (or None) for the calling thread: after every op
     ``hook.on_forward(ctx, out, arrays)`` runs, and after every node's backward
     ``hook.on_backward(ctx, grad, sent)``."""
-    _set_state(_modes.state.replace(anomaly=hook))
+    state = _modes.state
+    _set_state(_State(state.grad_enabled, state.scope, hook))
 
 
 # ---------------------------------------------------------------------------- errors

@@ -78,12 +78,16 @@ class Tensor:
         ``p.data -= lr * p.grad``); the write is noted, so an op that saved these
         values for backward raises instead of computing a gradient from the new ones.
         """
+        view = self._array().view(DataView)
+        view._owner = self
+        return view
+
+    def _array(self) -> np.ndarray:
+        """The values as an ndarray (an op may have left a NumPy scalar)."""
         d = self._data
         if type(d) is not np.ndarray:
             d = self._data = np.asarray(d)
-        view = d.view(DataView)
-        view._owner = self
-        return view
+        return d
 
     @data.setter
     def data(self, value) -> None:
@@ -131,9 +135,7 @@ class Tensor:
         a write would bypass the graph unnoticed; ``t.detach().numpy().copy()`` gives
         an array of your own, and ``t.data`` writes that the graph is told about.
         """
-        d = self._data
-        if type(d) is not np.ndarray:
-            d = self._data = np.asarray(d)
+        d = self._array()
         if self.requires_grad:
             d = d.view()
             d.flags.writeable = False
@@ -236,7 +238,7 @@ class Tensor:
                 f"in-place change of a tensor of shape {self.shape} that requires grad: "
                 "the graph cannot follow it. Do it under ag.no_grad() (as an optimiser "
                 "step does), or build a new tensor (x = x + y).")
-        d = self.data.view(np.ndarray)  # a view that does not note the write: done below
+        d = self._array()
         other = other._data if isinstance(other, Tensor) else other
         try:
             if ufunc is None:

@@ -8,8 +8,9 @@ The training step is always the same four lines::
     loss.backward()                # fill every parameter's .grad
     opt.step()                     # update the parameters from their .grad
 
-``step()`` changes each parameter's values in place (``p.data``) with NumPy, so no graph
-is recorded and arrays held elsewhere stay valid; parameters whose ``.grad`` is None
+``step()`` changes each parameter's values in place under ``ag.no_grad()`` (the in-place
+methods ``p.sub_``, ``p.mul_``), so no graph is recorded, arrays held elsewhere stay
+valid, and a graph that saved the old values refuses a later backward; parameters whose ``.grad`` is None
 (unused in this step) are skipped. The update rules are PyTorch's (``torch.optim``),
 step for step. As in PyTorch, ``params`` may also be a list of dicts ("parameter
 groups"), each with its own hyperparameters: ``[{"params": a, "lr": 0.1}, {"params": b}]``.
@@ -29,8 +30,9 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LRScheduler", "StepLR", "Cosine
 class Optimizer:
     """Base class: parameter groups, per-parameter state, ``zero_grad``, state dicts.
 
-    Subclasses define ``_step_group(group, params)``, which updates each parameter's
-    ``p.data`` (an ndarray) in place from ``p.grad``, with state from ``self._state(p)``.
+    Subclasses define ``_step_group(group, params)``, which updates each parameter in
+    place (``p.sub_(...)``; ``p.numpy()`` reads its values) from ``p.grad``, with state
+    from ``self._state(p)``; ``step`` runs it under ``ag.no_grad()``.
     """
 
     def __init__(self, params, defaults: dict):
@@ -92,8 +94,9 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient, in place."""
-        for group in self.param_groups:
-            self._step_group(group, [p for p in group["params"] if p.grad is not None])
+        with ag.no_grad():
+            for group in self.param_groups:
+                self._step_group(group, [p for p in group["params"] if p.grad is not None])
 
     def _state(self, p) -> dict:
         """The state dict of parameter ``p`` (made empty on first use)."""
@@ -187,19 +190,19 @@ class SGD(Optimizer):
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
         damp, nesterov = 1.0 - group["dampening"], group["nesterov"]
         for p in params:
-            data, grad = p.data, p.grad
+            grad = p.grad
             if wd:
-                grad = grad + wd * data
+                grad = grad + wd * p.numpy()
             if momentum:
                 state = self._state(p)
                 buf = state.get("momentum_buffer")
                 if buf is None:
-                    buf = state["momentum_buffer"] = np.array(grad, dtype=data.dtype)
+                    buf = state["momentum_buffer"] = np.array(grad, dtype=p.dtype)
                 else:
                     buf *= momentum
                     buf += grad if damp == 1.0 else damp * grad
                 grad = grad + momentum * buf if nesterov else buf
-            data -= lr * grad
+            p.sub_(lr * grad)
 
 
 class Adam(Optimizer):
@@ -225,19 +228,19 @@ class Adam(Optimizer):
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         decoupled = self.decoupled
         for p in params:
-            data, grad = p.data, p.grad
+            grad = p.grad
             state = self._state(p)
             if not state:
                 state["step"] = 0
-                state["exp_avg"] = np.zeros_like(data)
-                state["exp_avg_sq"] = np.zeros_like(data)
+                state["exp_avg"] = np.zeros(p.shape, p.dtype)
+                state["exp_avg_sq"] = np.zeros(p.shape, p.dtype)
             state["step"] = t = state["step"] + 1
             m, v = state["exp_avg"], state["exp_avg_sq"]
             if wd:
                 if decoupled:
-                    data *= 1.0 - lr * wd  # AdamW: shrink the weights directly
+                    p.mul_(1.0 - lr * wd)  # AdamW: shrink the weights directly
                 else:
-                    grad = grad + wd * data  # Adam: L2 through the gradient
+                    grad = grad + wd * p.numpy()  # Adam: L2 through the gradient
             # m ← β₁m + (1-β₁)g and v ← β₂v + (1-β₂)g², with one scratch array
             tmp = np.multiply(grad, 1.0 - b1)
             m *= b1
@@ -253,7 +256,7 @@ class Adam(Optimizer):
             tmp += eps * root_bc2
             np.divide(m, tmp, out=tmp)
             tmp *= lr * root_bc2 / (1.0 - b1**t)
-            data -= tmp
+            p.sub_(tmp)
 
 
 class AdamW(Adam):
