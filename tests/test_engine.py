@@ -668,9 +668,8 @@ def test_a_gradient_an_op_still_saves_is_copied():
     np.testing.assert_array_equal(q.grad, [3.0, 3.0])
 
 
-def test_a_fresh_gradient_is_taken_without_a_copy():
-    """The engine takes a first gradient that nothing else holds instead of copying
-    it (as PyTorch does): the array backward made becomes .grad itself."""
+def _doubled_gradient_of(w):
+    """Backward through an op whose backward makes a fresh array; returns its id."""
     made = []
 
     class Double(ag.Function):
@@ -684,10 +683,16 @@ def test_a_fresh_gradient_is_taken_without_a_copy():
             made.append(id(g))  # its identity only: a reference would force a copy
             return g
 
+    Double.apply(w).backward(np.ones(w.shape))
+    np.testing.assert_array_equal(w.grad, np.full(w.shape, 2.0))
+    return made[0]
+
+
+def test_a_fresh_gradient_is_taken_without_a_copy():
+    """The engine takes a first gradient that nothing else holds instead of copying
+    it (as PyTorch does): the array backward made becomes .grad itself."""
     w = leaf(np.ones((4, 3)))
-    Double.apply(w).backward(np.ones((4, 3)))
-    assert id(w.grad) == made[0]
-    np.testing.assert_array_equal(w.grad, np.full((4, 3), 2.0))
+    assert _doubled_gradient_of(w) == id(w.grad)
 
 
 @pytest.fixture
@@ -698,23 +703,8 @@ def copy_every_gradient(monkeypatch):
 
 
 def test_without_reference_counts_every_first_gradient_is_copied(copy_every_gradient):
-    made = []
-
-    class Double(ag.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
-        @staticmethod
-        def backward(ctx, grad):
-            g = grad * 2
-            made.append(id(g))
-            return g
-
     w = leaf(np.ones((4, 3)))
-    Double.apply(w).backward(np.ones((4, 3)))
-    assert id(w.grad) != made[0]
-    np.testing.assert_array_equal(w.grad, np.full((4, 3), 2.0))
+    assert _doubled_gradient_of(w) != id(w.grad)
 
 
 def test_without_reference_counts_grads_still_never_alias(copy_every_gradient):
@@ -740,18 +730,20 @@ def random_graphs(draw):
     return shapes, steps, draw(st.integers(0, 2**31 - 1))
 
 
+_PROGRAM_OPS = {
+    "add": lambda a, b: a + b, "mul": lambda a, b: a * b, "sub": lambda a, b: a - b,
+    "tanh": lambda a, b: a.tanh(), "sigmoid": lambda a, b: a.sigmoid(),
+    "sum": lambda a, b: a.sum(axis=-1, keepdims=True) if a.ndim else a * 1.0,
+    "square": lambda a, b: a * a, "exp_small": lambda a, b: a.tanh().exp(),
+}
+
+
 def _run_program(shapes, steps, seed, backward):
     rng = np.random.default_rng(seed)
     leaves = [leaf(rng.standard_normal(s)) for s in shapes]
     values = list(leaves)
     for op, i, j in steps:
-        a, b = values[i], values[j]
-        values.append({
-            "add": lambda: a + b, "mul": lambda: a * b, "sub": lambda: a - b,
-            "tanh": lambda: a.tanh(), "sigmoid": lambda: a.sigmoid(),
-            "sum": lambda: a.sum(axis=-1, keepdims=True) if a.ndim else a * 1.0,
-            "square": lambda: a * a, "exp_small": lambda: (a.tanh()).exp(),
-        }[op]())
+        values.append(_PROGRAM_OPS[op](values[i], values[j]))
     root = values[-1].sum() if values[-1].ndim else values[-1] * 1.0
     backward(root)
     return [x.grad for x in leaves]

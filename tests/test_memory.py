@@ -17,7 +17,6 @@ import pytest
 
 import autograd as ag
 
-
 # Run in a fresh interpreter: tracemalloc and the cycle collector see every thread of
 # a process, and threads left by other tests (a notebook kernel's client, a browser
 # driver) would be measured too.
