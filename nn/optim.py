@@ -12,8 +12,9 @@ The training step is always the same four lines::
 in-place methods ``p.sub_``, ``p.mul_``), so no graph is recorded, arrays held elsewhere
 stay valid, and a graph that saved the old values refuses a later backward; parameters
 whose ``.grad`` is None (unused in this step) are skipped. The update rules are
-PyTorch's (``torch.optim``), step for step. As in PyTorch, ``params`` may also be a list of dicts ("parameter
-groups"), each with its own hyperparameters: ``[{"params": a, "lr": 0.1}, {"params": b}]``.
+PyTorch's (``torch.optim``), step for step. As in PyTorch, ``params`` may also be a
+list of dicts ("parameter groups"), each with its own hyperparameters:
+``[{"params": a, "lr": 0.1}, {"params": b}]``.
 """
 
 from __future__ import annotations
