@@ -125,3 +125,24 @@ def test_viz_and_anomaly_import_no_private_names(path):
     private = [(module, name) for module, names in _imports(path) for name in names
                if name.startswith("_") and name != "__future__" and module != "__future__"]
     assert not private, f"{path.name} imports private names {private}"
+
+
+def test_write_file_leaves_nothing_behind_when_a_write_fails(tmp_path):
+    from autograd.viz.files import write_file
+
+    target = tmp_path / "graph.svg"
+    write_file(str(target), b"<svg/>")
+    assert oct(target.stat().st_mode & 0o777) == oct(0o644)
+    with pytest.raises(TypeError):
+        write_file(str(target), "not bytes")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graph.svg"]
+    assert target.read_bytes() == b"<svg/>"  # the old picture is intact
+
+
+def test_write_file_errors_name_the_target(tmp_path):
+    from autograd.viz.files import write_file
+
+    (tmp_path / "afile").write_text("x")
+    target = tmp_path / "afile" / "page.html"  # its folder would be a file
+    with pytest.raises(OSError, match="page.html"):
+        write_file(str(target), b"<html/>")
