@@ -37,9 +37,9 @@ The rule, for every NumPy function or ufunc called with a Tensor among its argum
 never changed in place, and writing a result into an ndarray would drop the graph.
 
 Tensor's own operators (``x * y``, ``x.exp()``) never come through here. Converting a
-Tensor (``np.asarray(t)``, ``np.testing.assert_allclose(t, ...)``) goes through
-``Tensor.__array__`` and gives its values, as it always did. A list *of* Tensors is not
-seen by NumPy's protocols (``np.sum([t, u])`` converts them): use ``ag.stack``.
+Tensor (``np.asarray(t)``, and so a list *of* Tensors, which NumPy's protocols do not
+see: ``np.sum([t, u])``) goes through ``Tensor.__array__``: it gives the values of a
+tensor that does not require grad and refuses one that does (use ``ag.stack``).
 """
 
 from __future__ import annotations

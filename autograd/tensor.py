@@ -142,6 +142,14 @@ class Tensor:
         return d
 
     def __array__(self, dtype=None, copy=None):
+        # NumPy converting a tensor that requires grad (np.asarray(t), np.sum([t, u]))
+        # would drop its graph without a word: refused, as PyTorch refuses it
+        if self.requires_grad:
+            raise TypeError(
+                f"NumPy tried to convert a tensor of shape {self.shape} that requires grad "
+                "to an array, which would drop it from the graph. For a result with "
+                "gradients use ag ops (ag.stack([t, u]).sum(axis=0) rather than "
+                "np.sum([t, u])); for the values alone, t.detach().numpy() or t.data.")
         d = self.numpy()
         if dtype is not None and d.dtype != dtype:
             return d.astype(dtype)
