@@ -72,22 +72,31 @@ class _Modes(threading.local):
 
 
 _modes = _Modes()  # ``_modes.state``: the calling thread's modes
-# True while every thread has the default modes (recording, no scope, no anomaly mode):
-# then an op reads this one global and not the thread's state.
-_all_default = True
-_changed_threads = 0  # how many threads have modes other than the defaults
-_changing = threading.Lock()
+# The threads whose modes are not the defaults (recording, no scope, no anomaly mode).
+# While it is empty an op reads nothing else; adding and discarding are atomic.
+_changed_threads: set = set()
+_thread_id = threading.get_ident
+
+
+_interned: dict = {}  # (grad_enabled, scope) -> _State without anomaly mode
+
+
+def _state(grad_enabled: bool, scope: str, anomaly) -> _State:
+    """The modes as one object, made once for each grad mode and scope."""
+    if anomaly is not None:
+        return _State(grad_enabled, scope, anomaly)
+    state = _interned.get((grad_enabled, scope))
+    if state is None:
+        state = _interned[grad_enabled, scope] = _State(grad_enabled, scope, None)
+    return state
 
 
 def _set_state(new: _State) -> None:
-    global _all_default, _changed_threads
-    with _changing:
-        was = _modes.state.is_default
-        _modes.state = new
-        now = new.is_default
-        if was != now:
-            _changed_threads += 1 if was else -1
-            _all_default = _changed_threads == 0
+    _modes.state = new
+    if new.is_default:
+        _changed_threads.discard(_thread_id())
+    else:
+        _changed_threads.add(_thread_id())
 
 
 _default_dtype = np.dtype(np.float64)  # process-wide, as in PyTorch
@@ -113,7 +122,7 @@ def is_grad_enabled() -> bool:
 def _set_grad_mode(mode: bool) -> None:
     state = _modes.state
     if state.grad_enabled is not mode:
-        _set_state(_State(mode, state.scope, state.anomaly))
+        _set_state(_state(mode, state.scope, state.anomaly))
 
 
 class set_grad_enabled(contextlib.ContextDecorator):
@@ -150,7 +159,7 @@ class set_grad_enabled(contextlib.ContextDecorator):
             state = _modes.state
             self._prev.append(state.grad_enabled)
             if state.grad_enabled is not self.mode:
-                _set_state(_State(self.mode, state.scope, state.anomaly))
+                _set_state(_state(self.mode, state.scope, state.anomaly))
         return self
 
     def __exit__(self, *exc):
@@ -204,12 +213,12 @@ class name_scope(contextlib.ContextDecorator):
         self.prev = prev = state.scope
         name = self.name
         scope = f"{prev}.{name}" if prev and name else (name or prev)
-        _set_state(_State(state.grad_enabled, scope, state.anomaly))
+        _set_state(_state(state.grad_enabled, scope, state.anomaly))
         return scope
 
     def __exit__(self, *exc) -> bool:
         state = _modes.state
-        _set_state(_State(state.grad_enabled, self.prev, state.anomaly))
+        _set_state(_state(state.grad_enabled, self.prev, state.anomaly))
         return False
 
 
@@ -227,7 +236,7 @@ def set_anomaly_hook(hook) -> None:
     ``hook.on_forward(ctx, out, arrays)`` runs, and after every node's backward
     ``hook.on_backward(ctx, grad, sent)``."""
     state = _modes.state
-    _set_state(_State(state.grad_enabled, state.scope, hook))
+    _set_state(_state(state.grad_enabled, state.scope, hook))
 
 
 # ---------------------------------------------------------------------------- errors
@@ -334,7 +343,7 @@ class Function:
         ctx = cls()
         arrays = _weak_scalars(tuple(a._data if isinstance(a, Tensor) else a for a in args))
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        modes = None if _all_default else _modes.state
+        modes = _modes.state if _changed_threads else None
         record = True in needs and (modes is None or modes.grad_enabled)
         ctx.needs_input_grad = needs if record else (False,) * n
         try:
@@ -356,7 +365,7 @@ def apply_1(cls, a, kwargs=None):
     if kwargs:
         _check_options(cls, kwargs)
     ctx = cls()
-    modes = None if _all_default else _modes.state
+    modes = _modes.state if _changed_threads else None
     if isinstance(a, _Tensor):
         x = a._data
         record = a.requires_grad and (modes is None or modes.grad_enabled)
@@ -391,7 +400,7 @@ def apply_2(cls, a, b, kwargs=None):
         y, need_b = b, False
         if isinstance(b, _np_generic):
             y = _weak(b, x)
-    modes = None if _all_default else _modes.state
+    modes = _modes.state if _changed_threads else None
     record = (need_a or need_b) and (modes is None or modes.grad_enabled)
     ctx.needs_input_grad = (need_a, need_b) if record else _FALSE_2
     try:
