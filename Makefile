@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 APT_PKGS := graphviz chromium
 
-.PHONY: test demo bench lint lab system-deps clean
+.PHONY: test fuzz demo bench lint lab system-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ system-deps:
 
 test: system-deps $(VENV)/.stamp-test
 	$(PY) -m pytest -q -n 2
+
+# the differential fuzzer beyond the budget `make test` runs: N programs from SEED, checked
+# against PyTorch; prints "agreed / run" and the disagreements grouped by op, with repros
+N    ?= 3000
+SEED ?= 0
+fuzz: $(VENV)/.stamp-test
+	PYTHONPATH=tests $(PY) -m fuzz -n $(N) --seed $(SEED)
 
 demo: system-deps $(VENV)/.stamp-nn
 	$(PY) demo.py
