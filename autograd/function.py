@@ -395,11 +395,11 @@ def apply_2(cls, a, b, kwargs=None):
     if isinstance(b, Tensor):
         y, need_b = b._data, b.requires_grad
         if isinstance(a, _np_generic):  # np.float64(2) * x32 stays float32
-            x = _weak(a, y)
+            x = weak_scalar(a, y)
     else:
         y, need_b = b, False
         if isinstance(b, _np_generic):
-            y = _weak(b, x)
+            y = weak_scalar(b, x)
     modes = _modes.state if _changed_threads else None
     record = (need_a or need_b) and (modes is None or modes.grad_enabled)
     ctx.needs_input_grad = (need_a, need_b) if record else _FALSE_2
@@ -463,9 +463,12 @@ def _check_options(cls, kwargs):
                 "receives them in that order; keyword arguments are options (axis=...).")
 
 
-def _weak(scalar, other):
+def weak_scalar(scalar, other):
     """A NumPy scalar next to an array takes the array's float dtype (PyTorch's rule:
-    Python and NumPy scalars are weak), so ``x32 / np.sqrt(4.0)`` stays float32."""
+    Python and NumPy scalars are weak), so ``x32 / np.sqrt(4.0)`` stays float32.
+    Anything else is returned as it is."""
+    if not isinstance(scalar, _np_generic):
+        return scalar
     dtype = getattr(other, "dtype", None)
     if dtype is not None and dtype.kind == "f" and scalar.dtype.kind in "biuf":
         return dtype.type(scalar)
@@ -473,12 +476,12 @@ def _weak(scalar, other):
 
 
 def _weak_scalars(arrays: tuple) -> tuple:
-    """``_weak`` over the inputs of an op with any number of inputs."""
+    """``weak_scalar`` over the inputs of an op with any number of inputs."""
     if not any(isinstance(a, _np_generic) for a in arrays):
         return arrays
     ref = next((a for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"),
                None)
-    return tuple(_weak(a, ref) if isinstance(a, _np_generic) else a for a in arrays)
+    return tuple(weak_scalar(a, ref) if isinstance(a, _np_generic) else a for a in arrays)
 
 
 def _broadcast_error(ctx, arrays, err):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .function import Function, ShapeError
+from .function import Function, ShapeError, weak_scalar
 
 __all__ = [
     "Add",
@@ -221,7 +221,9 @@ class Pow(Function):
         if need_p:
             # d/dp is 0 where a == 0 (0**p is flat in p for p > 0), as in PyTorch
             with np.errstate(divide="ignore", invalid="ignore"):
-                gp = grad * np.where(a == 0, 0.0, out * np.log(np.where(a == 0, 1.0, a)))
+                # 0 only where a == 0 and p >= 0; 0**p for p < 0 is inf, and so is d/dp
+                flat = (a == 0) & (p >= 0)
+                gp = grad * np.where(flat, 0.0, out * np.log(np.where(flat, 1.0, a)))
         return ga, gp
 
 
@@ -372,11 +374,9 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, grad):
         y = ctx.saved[0]
-        # grad * (1 - y²), written as grad - grad·y·y: no Python-scalar operand (slow
-        # in NumPy) and the temporary is ours, so it is updated in place
-        t = grad * y
-        t *= y
-        return grad - t
+        t = y * y  # grad * (1 - y²), as written: grad - grad·y² would give inf - inf
+        t = 1.0 - t
+        return grad * t
 
 
 class Sigmoid(Function):
@@ -396,9 +396,9 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, grad):
         s = ctx.saved[0]
-        # grad * s * (1 - s), written as g·s - g·s·s (see Tanh.backward)
-        t = grad * s
-        return t - t * s
+        t = 1.0 - s  # grad · s(1 - s), as written (see Tanh.backward)
+        t *= s
+        return grad * t
 
 
 class Relu(Function):
@@ -422,6 +422,7 @@ class Clip(Function):
 
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
+        lo, hi = weak_scalar(lo, a), weak_scalar(hi, a)  # x32.clip(max=np.float64(1))
         ctx.saved = (a,)
         ctx.lo, ctx.hi = lo, hi
         return np.clip(a, lo, hi)

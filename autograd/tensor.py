@@ -24,8 +24,8 @@ def _as_index(idx):
         return tuple(_as_index(i) for i in idx)
     if isinstance(idx, Tensor):
         return idx.numpy()
-    if isinstance(idx, list):
-        return np.asarray(idx)
+    if isinstance(idx, list):  # [] selects nothing: indices, not the float64 NumPy guesses
+        return np.asarray(idx) if idx else np.zeros(0, dtype=np.intp)
     return idx
 
 

@@ -141,7 +141,8 @@ class LinearFunction(ag.Function):
             if grad.ndim == 2:
                 gw = grad.T @ x
             else:  # one sample (in,) or extra leading axes: sum over all but the last
-                gw = grad.reshape(-1, grad.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+                rows = grad.size // grad.shape[-1] if grad.shape[-1] else x.size
+                gw = grad.reshape(rows, grad.shape[-1]).T @ x.reshape(rows, x.shape[-1])
         if need_b:
             g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
             # the column sums, as a matrix-vector product: BLAS sums a tall, narrow
@@ -238,7 +239,8 @@ class BinaryCrossEntropyFunction(ag.Function):
     """Binary cross-entropy of probabilities as one op (PyTorch's formulas).
 
     loss = -[y·log p + (1-y)·log(1-p)], each log clamped at -100;
-    dL/dp = (p - y) / max(p(1-p), 1e-12),  dL/dy = log(1-p) - log p.
+    dL/dp = (p - y) / max(p(1-p), 1e-12),  dL/dy = log(1-p) - log p (not clamped: ±inf
+    at p = 0 or 1).
     ``apply(p, y, reduction="mean")``: the reduction ("mean", "sum" or "none") is
     applied inside the op.
     """
@@ -252,37 +254,41 @@ class BinaryCrossEntropyFunction(ag.Function):
         _check_reduction(reduction, "BinaryCrossEntropyFunction.apply")
         # log 0 = -inf, then clamped to -100; p outside [0, 1] gives NaN, which the
         # caller turns into an error
+        # (computed into arrays of our own, so that a 0-d p is updated in place too)
         with np.errstate(divide="ignore", invalid="ignore"):
-            log_p = np.log(p)
-            log_q = np.log(1.0 - p)
+            log_p = np.log(p, out=np.empty_like(p))
+            log_q = np.subtract(1.0, p, out=np.empty_like(p))
+            np.log(log_q, out=log_q)
+            logit = log_p - log_q if ctx.needs_input_grad[1] else None  # dL/dy, unclamped
         np.maximum(log_p, -100.0, out=log_p)
         np.maximum(log_q, -100.0, out=log_q)
         diff = log_p
         diff -= log_q  # log p - log(1-p); loss = -(log(1-p) + y·diff)
-        ctx.save_for_backward(p, y, diff if ctx.needs_input_grad[1] else None)
+        ctx.save_for_backward(p, y, logit)
         ctx.reduction = reduction
         if reduction == "none":
             loss = diff * y
             loss += log_q
-            return np.negative(loss, out=loss)
-        total = -(np.add.reduce(log_q, axis=None) + np.vdot(diff, y))
+            return np.negative(loss, out=loss) if loss.ndim else -loss  # (0-d: a scalar)
+        # 0 - (...), not -(...): an empty or all-zero loss is +0, as in PyTorch
+        total = 0.0 - (np.add.reduce(log_q, axis=None) + np.vdot(diff, y))
         return total / p.size if reduction == "mean" else total
 
     @staticmethod
     def backward(ctx, grad):
-        p, y, diff = ctx.saved
+        p, y, logit = ctx.saved
         if ctx.reduction == "mean":
             grad = grad / p.size
         gp = gy = None
         if ctx.needs_input_grad[0]:
-            denom = 1.0 - p
+            denom = np.subtract(1.0, p, out=np.empty_like(p))
             denom *= p
             np.maximum(denom, 1e-12, out=denom)
             gp = p - y
             gp /= denom
             gp *= grad
         if ctx.needs_input_grad[1]:
-            gy = -diff * grad
+            gy = -logit * grad
         return gp, gy
 
 
@@ -358,7 +364,7 @@ class NLLLossFunction(ag.Function):
         ctx.idx, ctx.shape, ctx.n, ctx.reduction = idx, logp.shape, picked.size, reduction
         if reduction == "none":
             return np.negative(picked)
-        total = -np.add.reduce(picked, axis=None)
+        total = 0.0 - np.add.reduce(picked, axis=None)  # +0 for nothing, as in PyTorch
         return total / ctx.n if reduction == "mean" else total
 
     @staticmethod
