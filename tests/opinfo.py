@@ -639,8 +639,22 @@ def _reduce(name, op, torch_name, domain):
         Form(f"{{a}}.{name}(axis={{axis}}, keepdims={{keepdims}})",
              f"{{a}}.{torch_name}(dim={{dims}}, keepdim={{keepdims}})"),
         Form(f"{{a}}.{name}()", f"{{a}}.{torch_name}()"),
-    ), domains={"a": domain},
-        rounding_sensitive=_near_tie if name in ("max", "min") else None)
+    ), domains={"a": domain})
+
+
+def _extremum(name, op, torch_name):
+    """max / min: ties split the gradient evenly, as torch.amax/amin do. Elements that
+    are not picked get no gradient even when an infinite one arrives (torch.amax
+    multiplies by its mask, 0 * inf = NaN): the reference selects them out first."""
+    def picked(dims, keepdim):
+        return (f"torch.where({{a}} == {{a}}.{torch_name}({dims}keepdim=True), {{a}}, "
+                f"{{a}}.detach()).{torch_name}({dims}{keepdim})")
+
+    return OpInfo(name, op, REDUCTION, (
+        Form(f"{{a}}.{name}(axis={{axis}}, keepdims={{keepdims}})",
+             picked("dim={dims}, ", "keepdim={keepdims}")),
+        Form(f"{{a}}.{name}()", picked("dim=tuple(range({a}.ndim)), ", "")),
+    ), domains={"a": DISTINCT}, rounding_sensitive=_near_tie)
 
 
 def _softmax(name, op):
@@ -721,8 +735,8 @@ OPS = (
     ), rounding_sensitive=_near_threshold),
     _reduce("sum", ops.Sum, "sum", REAL),
     _reduce("mean", ops.Mean, "mean", REAL),
-    _reduce("max", ops.Max, "amax", DISTINCT),
-    _reduce("min", ops.Min, "amin", DISTINCT),
+    _extremum("max", ops.Max, "amax"),
+    _extremum("min", ops.Min, "amin"),
     _softmax("softmax", ops.Softmax),
     _softmax("log_softmax", ops.LogSoftmax),
     OpInfo("reshape", ops.Reshape, RESHAPE, (
