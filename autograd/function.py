@@ -341,7 +341,8 @@ class Function:
         if kwargs:
             _check_options(cls, kwargs)
         ctx = cls()
-        arrays = _weak_scalars(tuple(a._data if isinstance(a, Tensor) else a for a in args))
+        arrays = _weak_scalars(args, tuple(a._data if isinstance(a, Tensor) else a
+                                           for a in args))
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         modes = _modes.state if _changed_threads else None
         record = True in needs and (modes is None or modes.grad_enabled)
@@ -475,13 +476,15 @@ def weak_scalar(scalar, other):
     return scalar
 
 
-def _weak_scalars(arrays: tuple) -> tuple:
-    """``weak_scalar`` over the inputs of an op with any number of inputs."""
-    if not any(isinstance(a, _np_generic) for a in arrays):
+def _weak_scalars(args: tuple, arrays: tuple) -> tuple:
+    """``weak_scalar`` over the inputs of an op with any number of inputs: each NumPy
+    scalar constant takes the dtype of the first floating Tensor input."""
+    if not any(isinstance(a, _np_generic) for a in args):
         return arrays
-    ref = next((a for a in arrays if isinstance(a, np.ndarray) and a.dtype.kind == "f"),
-               None)
-    return tuple(weak_scalar(a, ref) if isinstance(a, _np_generic) else a for a in arrays)
+    ref = next((d for a, d in zip(args, arrays)
+                if isinstance(a, _Tensor) and d.dtype.kind == "f"), None)
+    return tuple(weak_scalar(d, ref) if isinstance(a, _np_generic) and d.dtype.kind != "b"
+                 else d for a, d in zip(args, arrays))
 
 
 def _broadcast_error(ctx, arrays, err):

@@ -17,6 +17,8 @@ element / sample). Shapes are checked: a mismatch raises an error naming both sh
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import autograd as ag
@@ -137,14 +139,14 @@ class LinearFunction(ag.Function):
         need_x, need_w, need_b = ctx.needs_input_grad
         gx = grad @ weight if need_x else None
         gw = gb = None
+        # one sample (in,) or extra leading axes: as a matrix of rows (every size
+        # spelled out: -1 is ambiguous when a dimension is 0)
+        g2 = grad if grad.ndim == 2 else grad.reshape(math.prod(grad.shape[:-1]),
+                                                      grad.shape[-1])
         if need_w:
-            if grad.ndim == 2:
-                gw = grad.T @ x
-            else:  # one sample (in,) or extra leading axes: sum over all but the last
-                rows = grad.size // grad.shape[-1] if grad.shape[-1] else x.size
-                gw = grad.reshape(rows, grad.shape[-1]).T @ x.reshape(rows, x.shape[-1])
+            x2 = x if x.ndim == 2 else x.reshape(g2.shape[0], x.shape[-1])
+            gw = g2.T @ x2
         if need_b:
-            g2 = grad if grad.ndim == 2 else grad.reshape(-1, grad.shape[-1])
             # the column sums, as a matrix-vector product: BLAS sums a tall, narrow
             # gradient several times faster than g2.sum(axis=0)
             gb = _ones(g2.shape[0], g2.dtype) @ g2
@@ -362,9 +364,9 @@ class NLLLossFunction(ag.Function):
         idx = (np.arange(len(target)), target) if logp.ndim == 2 else (target,)
         picked = logp[idx]
         ctx.idx, ctx.shape, ctx.n, ctx.reduction = idx, logp.shape, picked.size, reduction
-        if reduction == "none":
-            return np.negative(picked)
-        total = 0.0 - np.add.reduce(picked, axis=None)  # +0 for nothing, as in PyTorch
+        if reduction == "none":  # 0 - x, not -x: a loss of 0 is +0, as in PyTorch
+            return 0.0 - picked
+        total = 0.0 - np.add.reduce(picked, axis=None)
         return total / ctx.n if reduction == "mean" else total
 
     @staticmethod
