@@ -364,8 +364,8 @@ class NLLLossFunction(ag.Function):
         idx = (np.arange(len(target)), target) if logp.ndim == 2 else (target,)
         picked = logp[idx]
         ctx.idx, ctx.shape, ctx.n, ctx.reduction = idx, logp.shape, picked.size, reduction
-        if reduction == "none":  # 0 - x, not -x: a loss of 0 is +0, as in PyTorch
-            return 0.0 - picked
+        if reduction == "none":  # -x per sample; one unbatched sample sums (0 - x), as
+            return np.negative(picked) if logp.ndim == 2 else 0.0 - picked  # PyTorch
         total = 0.0 - np.add.reduce(picked, axis=None)
         return total / ctx.n if reduction == "mean" else total
 
