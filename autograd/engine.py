@@ -101,10 +101,14 @@ def local_backward(node, g) -> tuple:
     if type(out) is not tuple:
         out = (out,)
     if len(out) != len(ctx.parents):
-        raise RuntimeError(
-            f"{ctx.name}.backward returned {len(out)} gradient(s) but forward took "
-            f"{len(ctx.parents)} input(s); return one per input (None where there is none)")
+        raise _count_error(ctx, out)
     return out
+
+
+def _count_error(ctx, out) -> RuntimeError:
+    return RuntimeError(
+        f"{ctx.name}.backward returned {len(out)} gradient(s) but forward took "
+        f"{len(ctx.parents)} input(s); return one per input (None where there is none)")
 
 
 def fit_gradient(ctx, p, gp):
@@ -297,9 +301,20 @@ def backward_steps(root, gradient=None, retain_graph: bool = False, *, record: b
             accumulate(node, g)
             yield _new_step(BackwardStep, (node, g, ())) if record else None
         else:
-            # chain_rule(node, g), spelled out: one pass over the inputs, no list
+            # chain_rule(node, g) and local_backward spelled out, as the hot path: one
+            # pass over the inputs, no list, no call but the op's own backward
+            if ctx._released:
+                raise _fn.released_error(ctx)
+            if node._seq < last_write:
+                _check_saved(node, ctx)
+            out = ctx.backward(ctx, g)
+            if type(out) is not tuple:
+                out = (out,)
+            parents = ctx.parents
+            if len(out) != len(parents):
+                raise _count_error(ctx, out)
             sent = ()
-            for p, need, gp in zip(ctx.parents, ctx.needs_input_grad, local_backward(node, g)):
+            for p, need, gp in zip(parents, ctx.needs_input_grad, out):
                 if not need or gp is None:
                     continue
                 pdata = p._data  # fit_gradient, unless gp already fits (the usual case)
@@ -330,7 +345,7 @@ def backward_steps(root, gradient=None, retain_graph: bool = False, *, record: b
                 ctx.saved = ()
                 ctx._released = True
             yield _new_step(BackwardStep, (node, g, sent)) if record else None
-            sent = gp = None  # hold no gradient beyond its step (see accumulate)
+            out = sent = gp = None  # hold no gradient beyond its step (see accumulate)
         if nxt is not None:
             if heap and heap[0][0] < -nxt._seq:  # a newer node waits: it goes first
                 grads[nxt] = nxt_g

@@ -374,9 +374,7 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, grad):
         y = ctx.saved[0]
-        t = y * y  # grad * (1 - y²), as written: grad - grad·y² would give inf - inf
-        t = 1.0 - t
-        return grad * t
+        return grad * (1 - y * y)
 
 
 class Sigmoid(Function):
@@ -396,9 +394,7 @@ class Sigmoid(Function):
     @staticmethod
     def backward(ctx, grad):
         s = ctx.saved[0]
-        t = 1.0 - s  # grad · s(1 - s), as written (see Tanh.backward)
-        t *= s
-        return grad * t
+        return grad * s * (1 - s)
 
 
 class Relu(Function):
