@@ -73,9 +73,32 @@ class DataView(np.ndarray):
         self._note_write()
         np.ndarray.put(self, *args, **kwargs)
 
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        # results NumPy builds from a view (t.data.dot(w), t.data.argmax(1)) are plain
+        result = array.view(np.ndarray) if isinstance(array, DataView) else array
+        return result[()] if return_scalar else result
+
     def __repr__(self) -> str:
         return repr(self.view(np.ndarray))
 
+
+def _on_plain_array(name: str):
+    method = getattr(np.ndarray, name)
+
+    def plain(self, *args, **kwargs):
+        return method(self.view(np.ndarray), *args, **kwargs)
+
+    plain.__name__ = name
+    plain.__doc__ = f"``ndarray.{name}`` on the values: its result is a plain ndarray."
+    return plain
+
+
+# Methods whose result is a new array (a copy belongs to no tensor): plain ndarrays
+for _name in ("copy", "astype", "flatten", "dot", "argmax", "argmin", "argsort", "nonzero",
+              "take", "repeat", "compress", "searchsorted", "choose", "__copy__",
+              "__deepcopy__"):
+    setattr(DataView, _name, _on_plain_array(_name))
+del _name
 
 # NumPy functions that write into their first argument
 _WRITES_FIRST_ARGUMENT = frozenset(

@@ -141,6 +141,9 @@ def test_computing_with_data_gives_plain_arrays():
     w = _leaf([1.0, 2.0])
     assert type(w.data * 2) is np.ndarray
     assert type(w.data.sum()) is np.float64
+    for new_array in (w.data.copy(), w.data.astype(np.float32), w.data.dot(w.data),
+                      w.data.argmax(), w.data.flatten(), np.copy(w.data)):
+        assert type(new_array) in (np.ndarray, np.float64, np.intp), type(new_array)
     loss = (w * w).sum()
     copy = w.data.copy()
     copy[...] = 0.0  # writing a copy is not writing w
