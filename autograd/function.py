@@ -54,21 +54,28 @@ __all__ = [
 
 
 class _State:
-    """One thread's modes, never changed once made (a change makes a new one)."""
+    """One thread's modes. Only its own thread reads or changes it."""
 
-    __slots__ = ("grad_enabled", "scope", "anomaly", "is_default")
+    __slots__ = ("grad_enabled", "scope", "anomaly")
 
-    def __init__(self, grad_enabled: bool, scope: str, anomaly):
-        self.grad_enabled = grad_enabled
-        self.scope = scope  # dotted name scope opened by ``name_scope`` ("layers.0")
+    def __init__(self):
+        self.grad_enabled = True
+        self.scope = ""  # dotted name scope opened by ``name_scope`` ("layers.0")
         # set by ``anomaly.detect_anomaly``: an object whose on_forward(ctx, out, arrays)
         # runs after every op and on_backward(ctx, grad, sent) after every node's backward
-        self.anomaly = anomaly
-        self.is_default = grad_enabled and not scope and anomaly is None
+        self.anomaly = None
+
+    def changed(self) -> None:
+        """Call after changing a mode: keeps ``_changed_threads`` true to this thread."""
+        if self.grad_enabled and not self.scope and self.anomaly is None:
+            _changed_threads.discard(_thread_id())
+        else:
+            _changed_threads.add(_thread_id())
 
 
 class _Modes(threading.local):
-    state = _State(True, "", None)  # each new thread's modes
+    def __init__(self):  # runs once in each thread that uses it: the defaults
+        self.state = _State()
 
 
 _modes = _Modes()  # ``_modes.state``: the calling thread's modes
@@ -76,27 +83,6 @@ _modes = _Modes()  # ``_modes.state``: the calling thread's modes
 # While it is empty an op reads nothing else; adding and discarding are atomic.
 _changed_threads: set = set()
 _thread_id = threading.get_ident
-
-
-_interned: dict = {}  # (grad_enabled, scope) -> _State without anomaly mode
-
-
-def _state(grad_enabled: bool, scope: str, anomaly) -> _State:
-    """The modes as one object, made once for each grad mode and scope."""
-    if anomaly is not None:
-        return _State(grad_enabled, scope, anomaly)
-    state = _interned.get((grad_enabled, scope))
-    if state is None:
-        state = _interned[grad_enabled, scope] = _State(grad_enabled, scope, None)
-    return state
-
-
-def _set_state(new: _State) -> None:
-    _modes.state = new
-    if new.is_default:
-        _changed_threads.discard(_thread_id())
-    else:
-        _changed_threads.add(_thread_id())
 
 
 _default_dtype = np.dtype(np.float64)  # process-wide, as in PyTorch
@@ -122,7 +108,8 @@ def is_grad_enabled() -> bool:
 def _set_grad_mode(mode: bool) -> None:
     state = _modes.state
     if state.grad_enabled is not mode:
-        _set_state(_state(mode, state.scope, state.anomaly))
+        state.grad_enabled = mode
+        state.changed()
 
 
 class set_grad_enabled(contextlib.ContextDecorator):
@@ -159,7 +146,8 @@ class set_grad_enabled(contextlib.ContextDecorator):
             state = _modes.state
             self._prev.append(state.grad_enabled)
             if state.grad_enabled is not self.mode:
-                _set_state(_state(self.mode, state.scope, state.anomaly))
+                state.grad_enabled = self.mode
+                state.changed()
         return self
 
     def __exit__(self, *exc):
@@ -212,13 +200,16 @@ class name_scope(contextlib.ContextDecorator):
         state = _modes.state
         self.prev = prev = state.scope
         name = self.name
-        scope = f"{prev}.{name}" if prev and name else (name or prev)
-        _set_state(_state(state.grad_enabled, scope, state.anomaly))
+        state.scope = scope = f"{prev}.{name}" if prev and name else (name or prev)
+        if not prev:  # the outermost scope: the thread's modes change from the defaults
+            state.changed()
         return scope
 
     def __exit__(self, *exc) -> bool:
         state = _modes.state
-        _set_state(_state(state.grad_enabled, self.prev, state.anomaly))
+        state.scope = self.prev
+        if not self.prev:
+            state.changed()
         return False
 
 
@@ -236,7 +227,8 @@ def set_anomaly_hook(hook) -> None:
     ``hook.on_forward(ctx, out, arrays)`` runs, and after every node's backward
     ``hook.on_backward(ctx, grad, sent)``."""
     state = _modes.state
-    _set_state(_state(state.grad_enabled, state.scope, hook))
+    state.anomaly = hook
+    state.changed()
 
 
 # ---------------------------------------------------------------------------- errors
@@ -479,8 +471,11 @@ def weak_scalar(scalar, other):
 def _weak_scalars(args: tuple, arrays: tuple) -> tuple:
     """``weak_scalar`` over the inputs of an op with any number of inputs: each NumPy
     scalar constant takes the dtype of the first floating Tensor input."""
-    if not any(isinstance(a, _np_generic) for a in args):
-        return arrays
+    for a in args:
+        if isinstance(a, _np_generic):
+            break
+    else:
+        return arrays  # no NumPy scalar: the usual case
     ref = next((d for a, d in zip(args, arrays)
                 if isinstance(a, _Tensor) and d.dtype.kind == "f"), None)
     return tuple(weak_scalar(d, ref) if isinstance(a, _np_generic) and d.dtype.kind != "b"

@@ -138,7 +138,7 @@ class Tensor:
         d = self._array()
         if self.requires_grad:
             d = d.view()
-            d.flags.writeable = False
+            d.setflags(write=False)
         return d
 
     def __array__(self, dtype=None, copy=None):
@@ -246,13 +246,16 @@ class Tensor:
                 f"in-place change of a tensor of shape {self.shape} that requires grad: "
                 "the graph cannot follow it. Do it under ag.no_grad() (as an optimiser "
                 "step does), or build a new tensor (x = x + y).")
-        d = self._array()
-        other = other._data if isinstance(other, Tensor) else other
+        d = self._data
+        if type(d) is not np.ndarray:
+            d = self._array()
+        if isinstance(other, Tensor):
+            other = other._data
         try:
             if ufunc is None:
                 np.copyto(d, other, casting="same_kind")
             else:
-                ufunc(d, other, out=d, casting="same_kind")
+                ufunc(d, other, out=d)  # (casting "same_kind": float64 into float32 is fine)
         except (ValueError, TypeError) as err:
             raise type(err)(f"in-place op on a tensor of shape {self.shape} and dtype "
                             f"{self.dtype}: {err}") from None

@@ -60,7 +60,7 @@ def tanh(x) -> ag.Tensor:
 def leaky_relu(x, negative_slope: float = 0.01) -> ag.Tensor:
     """x where x > 0, else ``negative_slope * x`` (the slope is also the gradient at 0)."""
     x = _tensor(x)
-    return ag.where(x.data > 0, x, x * negative_slope)
+    return ag.where(x.numpy() > 0, x, x * negative_slope)
 
 
 def softmax(x, axis: int = -1) -> ag.Tensor:
@@ -309,9 +309,9 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean") ->
     fused = weight is None
     loss = BinaryCrossEntropyFunction.apply(p, y, reduction=reduction if fused else "none")
     # an input outside [0, 1] (or NaN) makes a NaN loss: only then look for the culprit
-    value = loss.data
+    value = loss.numpy()
     if (value != value) if value.ndim == 0 else np.isnan(value).any():
-        vals = p.data
+        vals = p.numpy()
         outside = ~((vals >= 0) & (vals <= 1))
         if outside.any():
             raise ValueError(
@@ -408,7 +408,7 @@ def nll_loss(input, target, reduction: str = "mean") -> ag.Tensor:
     z = _tensor(input)
     _check_logits(z, op)
     _check_reduction(reduction, op)
-    t = np.asarray(target.data if isinstance(target, ag.Tensor) else target)
+    t = np.asarray(target.numpy() if isinstance(target, ag.Tensor) else target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must be integer class indices, got dtype {t.dtype}"
                         + (" (pass y.astype(int))" if t.dtype.kind == "f" else ""))
@@ -429,7 +429,7 @@ def cross_entropy(input, target, reduction: str = "mean") -> ag.Tensor:
     op = "cross_entropy"
     _check_logits(z, op)
     _check_reduction(reduction, op)
-    t = target.data if isinstance(target, ag.Tensor) and not target.requires_grad else target
+    t = target.numpy() if isinstance(target, ag.Tensor) and not target.requires_grad else target
     if not isinstance(t, ag.Tensor):
         t = np.asarray(t)
     if isinstance(t, np.ndarray) and t.dtype.kind in "iu":

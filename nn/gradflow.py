@@ -67,14 +67,14 @@ def grad_stats(model, by: str = "parameter") -> dict:
     out = {}
     for name, params in groups.items():
         grads = [p.grad for p in params]
-        size = int(sum(np.size(p.data) for p in params))
+        size = int(sum(p.size for p in params))
         if all(g is None for g in grads):
             out[name] = {"mean": math.nan, "max": math.nan, "ratio": math.nan,
                          "flag": "missing", "size": size}
             continue
         g = np.concatenate([np.ravel(np.asarray(x, dtype=np.float64)) for x in grads
                             if x is not None])
-        w = np.concatenate([np.ravel(np.asarray(p.data, dtype=np.float64)) for p in params])
+        w = np.concatenate([np.ravel(p.numpy().astype(np.float64)) for p in params])
         flag = None
         if not np.all(np.isfinite(g)):
             flag = "nan"
@@ -251,7 +251,7 @@ class GradFlowRecorder:
     # -- recording -------------------------------------------------------------------
     @staticmethod
     def _values(model) -> dict:
-        return {name: np.array(p.data, dtype=np.float64, copy=True)
+        return {name: np.array(p.numpy(), dtype=np.float64)
                 for name, p in model.named_parameters()}
 
     def record(self, model, step: int | None = None) -> None:
@@ -282,7 +282,7 @@ class GradFlowRecorder:
             if name not in snap:
                 continue
             key = _group_name(name, self.by)
-            w = np.asarray(p.data, dtype=np.float64)
+            w = np.asarray(p.numpy(), dtype=np.float64)
             delta[key] = delta.get(key, 0.0) + float(np.sum((w - snap[name]) ** 2))
             weight[key] = weight.get(key, 0.0) + float(np.sum(w * w))
         return {k: math.sqrt(delta[k]) / math.sqrt(weight[k]) if weight[k] > 0 else math.nan

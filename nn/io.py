@@ -55,7 +55,7 @@ def _state_of(obj) -> dict:
     for k, v in obj.items():
         if not isinstance(k, str) or not k:
             raise TypeError(f"nn.save: keys must be non-empty strings, got {k!r}")
-        arr = v.data if isinstance(v, ag.Tensor) else np.asarray(v)
+        arr = v.numpy() if isinstance(v, ag.Tensor) else np.asarray(v)
         if arr.dtype.hasobject or arr.dtype.kind not in "biufc":
             raise TypeError(f"nn.save: {k!r} has dtype {arr.dtype}; only numeric arrays can "
                             "be saved (no pickled objects)")

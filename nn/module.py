@@ -47,7 +47,7 @@ class Parameter(ag.Tensor):
 
     def __init__(self, data, requires_grad: bool = True, dtype=None, name: str | None = None):
         if isinstance(data, ag.Tensor):
-            data = data.data
+            data = data.numpy()
         super().__init__(data, requires_grad=False, dtype=dtype, name=name)
         if self.dtype.kind != "f":
             raise TypeError(
@@ -273,7 +273,7 @@ class Module:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> OrderedDict:
         """``{dotted name: ndarray}``: a copy of every parameter's values."""
-        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+        return OrderedDict((name, p.numpy().copy()) for name, p in self.named_parameters())
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copy values from ``state_dict`` into the parameters (in place).
@@ -294,7 +294,7 @@ class Module:
             if name not in state_dict:
                 continue
             v = state_dict[name]
-            v = v.data if isinstance(v, ag.Tensor) else np.asarray(v)
+            v = v.numpy() if isinstance(v, ag.Tensor) else np.asarray(v)
             if v.dtype.kind not in "biuf":
                 problems.append(f"{name}: value has dtype {v.dtype}, expected numbers")
             elif v.shape != p.shape:

@@ -48,8 +48,8 @@ def accuracy(output, target, logits: bool = False) -> float:
     prediction, positive where output > 0.5 (probabilities) or > 0 with
     ``logits=True``; targets are 0/1.
     """
-    out = np.asarray(output.data if isinstance(output, ag.Tensor) else output)
-    tgt = np.asarray(target.data if isinstance(target, ag.Tensor) else target)
+    out = np.asarray(output.numpy() if isinstance(output, ag.Tensor) else output)
+    tgt = np.asarray(target.numpy() if isinstance(target, ag.Tensor) else target)
     if out.ndim == 2 and out.shape[1] > 1:
         pred = out.argmax(axis=1)
         true = tgt.argmax(axis=1) if tgt.ndim == 2 else tgt
@@ -208,7 +208,7 @@ def _as_x(X, dtype) -> ag.Tensor:
 
 
 def _as_y(y, dtype):
-    y = np.asarray(y.data if isinstance(y, ag.Tensor) else y)
+    y = np.asarray(y.numpy() if isinstance(y, ag.Tensor) else y)
     if dtype is not None and y.dtype.kind == "f" and y.dtype != dtype:
         y = y.astype(dtype)
     return y
@@ -232,7 +232,7 @@ def predict(model, X, batch_size: int | None = None) -> np.ndarray:
     dtype = _model_dtype(model)
     try:
         with ag.no_grad():
-            outs = [model(_as_x(xb, dtype)).data
+            outs = [model(_as_x(xb, dtype)).numpy()
                     for xb in batches(X, None, batch_size, shuffle=False)]
     finally:
         model.train(was_training)
@@ -251,9 +251,9 @@ def evaluate(model, loss_fn, X, y, batch_size: int | None = None, metrics=None) 
         with ag.no_grad():
             for xb, yb in batches(X, y, batch_size, shuffle=False):
                 out = model(_as_x(xb, dtype))
-                total += float(loss_fn(out, _as_y(yb, dtype)).data) * len(xb)
+                total += loss_fn(out, _as_y(yb, dtype)).item() * len(xb)
                 count += len(xb)
-                outs.append(out.data)
+                outs.append(out.numpy())
     finally:
         model.train(was_training)
     result = {"loss": total / count}
@@ -289,7 +289,7 @@ def _train_epoch(model, loss_fn, optimizer, batch_iter, metrics: dict, callbacks
             raise ValueError(
                 "fit: loss_fn must return a one-value Tensor (e.g. with "
                 f"reduction='mean'), got {getattr(loss, 'shape', type(loss).__name__)}")
-        value = float(loss.data)
+        value = loss.item()
         if not math.isfinite(value):
             raise NaNLossError(
                 f"fit: the training loss is {value} at epoch {epoch}, batch {batch} "
@@ -306,7 +306,7 @@ def _train_epoch(model, loss_fn, optimizer, batch_iter, metrics: dict, callbacks
         total += value * n
         count += n
         for name, fn in metrics.items():
-            metric_sums[name] += float(fn(out.data, yb)) * n
+            metric_sums[name] += float(fn(out.numpy(), yb)) * n
         _call(callbacks, "on_batch_end", step, model)
     values = {"loss": total / count}
     values.update({k: s / count for k, s in metric_sums.items()})
