@@ -65,6 +65,13 @@ __all__ = ["array_ufunc", "array_function", "dispatch_table", "answered"]
 def array_ufunc(self, ufunc, method, *inputs, **kwargs):
     """``Tensor.__array_ufunc__`` (NEP 13): a ufunc called with a Tensor among its inputs
     or outputs (``np.exp(t)``, ``np.add(2.0, t)``, ``arr * t``)."""
+    # the hot case first: an operator with an ndarray or NumPy scalar on the left and the
+    # Tensor on the right (arr * t, np.float64(2) * t): Tensor's reflected operator
+    if method == "__call__" and len(inputs) == 2 and inputs[1] is self and not kwargs:
+        reflected = _REFLECTED.get(ufunc)
+        a = inputs[0]
+        if reflected is not None and (type(a) is np.ndarray or isinstance(a, np.generic)):
+            return getattr(self, reflected)(a)
     if _foreign(inputs):
         return NotImplemented  # another array type is involved: let it (or NumPy) answer
     entry = _UFUNCS.get((ufunc, method))
@@ -157,6 +164,7 @@ _UFUNC_DEFAULTS = {"where": True, "casting": "same_kind", "order": "K", "dtype":
                    "subok": True, "signature": None}
 
 _UFUNCS: dict = {}  # (ufunc, method) -> _Entry
+_REFLECTED: dict = {}  # binary ufunc -> the name of Tensor's reflected operator
 _FUNCTIONS: dict = {}  # NumPy function -> _Entry
 
 
@@ -178,6 +186,7 @@ for _uf, _name, _ag in [(np.add, "add", "a + b"), (np.subtract, "sub", "a - b"),
                        (np.multiply, "mul", "a * b"), (np.true_divide, "truediv", "a / b"),
                        (np.power, "pow", "a ** b"), (np.matmul, "matmul", "a @ b")]:
     _UFUNCS[_uf, "__call__"] = _Entry(_operator(_name), _ag)
+    _REFLECTED[_uf] = f"__r{_name}__"
 for _uf, _name in [(np.negative, "__neg__"), (np.positive, "__pos__"), (np.exp, "exp"),
                    (np.log, "log"), (np.sqrt, "sqrt"), (np.absolute, "abs"), (np.tanh, "tanh")]:
     _UFUNCS[_uf, "__call__"] = _Entry(operator.methodcaller(_name), f"t.{_name}()")
