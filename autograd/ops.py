@@ -66,6 +66,19 @@ def _normalize_axes(axis, ndim):
     return tuple(a % ndim if ndim else a for a in axes)
 
 
+def _masked(grad, weight):
+    """``grad * weight`` for a 0/1 (or ½ at ties) ``weight``: the backward of an op whose
+    local derivative is 0 off a mask (relu, clip, max). Where the weight is 0 the result
+    is 0 even for an infinite gradient, as in PyTorch, not 0 · inf = NaN. (``np.where``
+    is several times slower than a product, so it runs only when the product holds an
+    inf or a NaN, which one dot product of the result with itself tells.)"""
+    out = grad * weight
+    flat = out.reshape(-1) if type(out) is np.ndarray else out
+    if np.isfinite(np.dot(flat, flat)):
+        return out
+    return np.where(weight != 0, out, 0)
+
+
 def _reduce(fn, a, axis, keepdims):
     """``fn(a, axis, keepdims)``, a NumPy reduction, with our message for a bad axis."""
     try:
@@ -216,7 +229,10 @@ class Pow(Function):
         ga = None
         if need_a:  # p·a**(p-1), and 0 where p == 0 (a**0 is flat even at a = 0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                ga = np.where(p == 0, 0.0, grad * p * a ** (p - 1))
+                ga = grad * p * a ** (p - 1)
+                zero = p == 0
+                if zero is True or (zero is not False and np.any(zero)):
+                    ga = np.where(zero, 0.0, ga)
         gp = None
         if need_p:
             # d/dp is 0 where a == 0 (0**p is flat in p for p > 0), as in PyTorch
@@ -408,8 +424,7 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        # where, not grad * mask: a zero local derivative passes no gradient, even inf
-        return np.where(ctx.saved[0], grad, 0)
+        return _masked(grad, ctx.saved[0])
 
 
 class Clip(Function):
@@ -431,7 +446,7 @@ class Clip(Function):
             inside &= a >= lo
         if hi is not None:
             inside &= a <= hi
-        return np.where(inside, grad, 0)
+        return _masked(grad, inside)
 
 
 class _Pick(Function):
@@ -449,13 +464,10 @@ class _Pick(Function):
     @classmethod
     def backward(cls, ctx, grad):
         a, b = ctx.saved
-        wins, ties = cls.wins(a, b), a == b
+        wa = cls.wins(a, b) + 0.5 * (a == b)  # a's share: 1, ½ at a tie, or 0
         need_a, need_b = ctx.needs_input_grad
-        half = grad * 0.5
-        # np.where, not grad * 0/1 weights: the side not picked gets 0 even for inf
-        ga = np.where(wins, grad, np.where(ties, half, 0)) if need_a else None
-        gb = np.where(wins | ties, np.where(ties, half, 0), grad) if need_b else None
-        return ga, gb
+        return (_masked(grad, wa) if need_a else None), (_masked(grad, 1 - wa) if need_b
+                                                          else None)
 
 
 class Maximum(_Pick):
@@ -554,7 +566,7 @@ class _Extremum(Function):
         shape = np.shape(a)
         hit = a == _expand(out, shape, axis, keepdims)
         count = np.sum(hit, axis=axis, keepdims=True)
-        return np.where(hit, _expand(grad, shape, axis, keepdims) / count, 0)
+        return _masked(_expand(grad, shape, axis, keepdims), hit / count)
 
 
 class Max(_Extremum):
