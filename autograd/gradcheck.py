@@ -151,7 +151,7 @@ def _scalar_fn(call, grad_output):
     def value() -> float:
         with no_grad():
             out = call()
-        data = out.data if isinstance(out, Tensor) else np.asarray(out)
+        data = out.numpy() if isinstance(out, Tensor) else np.asarray(out)
         if grad_output is None:
             return float(data.sum())
         return float(np.sum(data * grad_output))

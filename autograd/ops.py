@@ -529,8 +529,10 @@ class Mean(Function):
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        with np.errstate(invalid="ignore", divide="ignore"):  # the mean of nothing is NaN
+        if np.size(a):
             out = _reduce(np.mean, a, axis, keepdims)
+        else:  # the mean of nothing is NaN (NumPy would warn), an empty axis stays empty
+            out = _reduce(np.sum, a, axis, keepdims) * np.nan
         n = np.size(a) // max(np.size(out), 1) if np.size(a) else 1
         ctx.shape, ctx.axis, ctx.keepdims, ctx.n = np.shape(a), axis, keepdims, n
         return out
