@@ -181,6 +181,11 @@ def unbroadcast(grad, shape: tuple):
 
 def seed_gradient(root, gradient):
     """dL/droot: ones for a single value, else the ``gradient=`` the caller passed."""
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward: this tensor does not require grad and has no graph. Create the "
+            "inputs with requires_grad=True, and do not compute it under no_grad()."
+        )
     data = root._data
     if gradient is None:
         if data.size != 1:
@@ -282,11 +287,6 @@ def backward_steps(root, gradient=None, retain_graph: bool = False, *, record: b
     gradient (``nxt``, ``nxt_g``): it goes next unless a newer node waits. In a chain
     of ops it always goes next, so a chain never touches the heap.
     """
-    if not root.requires_grad:
-        raise RuntimeError(
-            "backward: this tensor does not require grad and has no graph. Create the "
-            "inputs with requires_grad=True, and do not compute it under no_grad()."
-        )
     grads = {}  # what each node waiting in the heap has received so far
     heap = []  # (-creation order, node): the newest on top
     anomaly = _fn.get_anomaly_hook()

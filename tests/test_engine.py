@@ -762,6 +762,11 @@ def test_reference_backward_and_the_engine_agree(program):
             np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-12)
 
 
+def test_reference_backward_refuses_a_tensor_without_a_graph():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        ag.engine.reference_backward(ag.Tensor([1.0]).sum())
+
+
 def test_reference_backward_is_the_chain_rule_on_a_small_graph():
     x = leaf([1.0, 2.0])
     y = leaf([3.0, -1.0])
