@@ -56,12 +56,13 @@ class Tensor:
             data = data._data
         arr = _as_values(data, dtype)
         if requires_grad and arr.dtype.kind != "f":
-            what = "complex" if arr.dtype.kind == "c" else "floating-point"
+            complex_hint = (" Complex gradients are not supported (they need conjugation); "
+                            "split into real and imaginary parts." if arr.dtype.kind == "c"
+                            else "")
             raise TypeError(
                 f"Tensor: only floating-point tensors can require grad, got dtype "
                 f"{arr.dtype}. Pass float data or dtype=np.float64 (or float32)."
-                + (" Complex gradients are not supported (they need conjugation); split "
-                   "into real and imaginary parts." if what == "complex" else ""))
+                + complex_hint)
         self._data = arr
         self.requires_grad = bool(requires_grad)
         self._ctx = None
@@ -82,13 +83,6 @@ class Tensor:
         view._owner = self
         return view
 
-    def _array(self) -> np.ndarray:
-        """The values as an ndarray (an op may have left a NumPy scalar)."""
-        d = self._data
-        if type(d) is not np.ndarray:
-            d = self._data = np.asarray(d)
-        return d
-
     @data.setter
     def data(self, value) -> None:
         arr = value._data if isinstance(value, Tensor) else np.asarray(value)
@@ -99,6 +93,13 @@ class Tensor:
                             f"floating-point, got dtype {arr.dtype}")
         self._data = arr
         engine.note_write(self)
+
+    def _array(self) -> np.ndarray:
+        """The values as an ndarray (an op may have left a NumPy scalar)."""
+        d = self._data
+        if type(d) is not np.ndarray:
+            d = self._data = np.asarray(d)
+        return d
 
     @property
     def shape(self) -> tuple:
