@@ -80,7 +80,8 @@ class _Modes(threading.local):
 
 _modes = _Modes()  # ``_modes.state``: the calling thread's modes
 # The threads whose modes are not the defaults (recording, no scope, no anomaly mode).
-# While it is empty an op reads nothing else; adding and discarding are atomic.
+# While it is empty an op reads nothing else; adding and discarding are atomic. (A
+# thread that ends inside no_grad() stays listed: ops then read their thread's modes.)
 _changed_threads: set = set()
 _thread_id = threading.get_ident
 
@@ -143,11 +144,8 @@ class set_grad_enabled(contextlib.ContextDecorator):
         if self._armed:
             self._armed = False
         else:
-            state = _modes.state
-            self._prev.append(state.grad_enabled)
-            if state.grad_enabled is not self.mode:
-                state.grad_enabled = self.mode
-                state.changed()
+            self._prev.append(is_grad_enabled())
+            _set_grad_mode(self.mode)
         return self
 
     def __exit__(self, *exc):
