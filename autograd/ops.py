@@ -433,7 +433,8 @@ class Clip(Function):
 
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
-        lo, hi = weak_scalar(lo, a), weak_scalar(hi, a)  # x32.clip(max=np.float64(1))
+        if isinstance(lo, np.generic) or isinstance(hi, np.generic):
+            lo, hi = weak_scalar(lo, a), weak_scalar(hi, a)  # x32.clip(max=np.float64(1))
         ctx.saved = (a,)
         ctx.lo, ctx.hi = lo, hi
         return np.clip(a, lo, hi)
@@ -529,11 +530,12 @@ class Mean(Function):
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        if np.size(a):
+        size = np.size(a)
+        if size:
             out = _reduce(np.mean, a, axis, keepdims)
+            n = size // max(np.size(out), 1)
         else:  # the mean of nothing is NaN (NumPy would warn), an empty axis stays empty
-            out = _reduce(np.sum, a, axis, keepdims) * np.nan
-        n = np.size(a) // max(np.size(out), 1) if np.size(a) else 1
+            out, n = _reduce(np.sum, a, axis, keepdims) * np.nan, 1
         ctx.shape, ctx.axis, ctx.keepdims, ctx.n = np.shape(a), axis, keepdims, n
         return out
 
