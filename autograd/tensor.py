@@ -384,22 +384,30 @@ class Tensor:
         return apply_2(MatMul, self, other)
 
     # ------------------------------------------------------------------ reductions
-    def sum(self, axis=None, keepdims=False):
-        return ops.Sum.apply(self, axis=_axis(axis), keepdims=keepdims)
+    # NumPy's axis= / keepdims=, or PyTorch's dim= / keepdim= (max and min give the
+    # values, as torch.amax / torch.amin do)
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _reduction_args("sum", axis, keepdims, dim, keepdim)
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
 
-    def mean(self, axis=None, keepdims=False):
-        return ops.Mean.apply(self, axis=_axis(axis), keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _reduction_args("mean", axis, keepdims, dim, keepdim)
+        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
 
-    def max(self, axis=None, keepdims=False):
-        return ops.Max.apply(self, axis=_axis(axis), keepdims=keepdims)
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _reduction_args("max", axis, keepdims, dim, keepdim)
+        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims=False):
-        return ops.Min.apply(self, axis=_axis(axis), keepdims=keepdims)
+    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        axis, keepdims = _reduction_args("min", axis, keepdims, dim, keepdim)
+        return ops.Min.apply(self, axis=axis, keepdims=keepdims)
 
-    def softmax(self, axis=-1):
+    def softmax(self, axis=-1, *, dim=None):
+        axis, _ = _reduction_args("softmax", axis, False, dim, default_axis=-1)
         return ops.Softmax.apply(self, axis=axis)
 
-    def log_softmax(self, axis=-1):
+    def log_softmax(self, axis=-1, *, dim=None):
+        axis, _ = _reduction_args("log_softmax", axis, False, dim, default_axis=-1)
         return ops.LogSoftmax.apply(self, axis=axis)
 
     # ------------------------------------------------------------------ shape
@@ -457,8 +465,16 @@ def _raw(x):
     return x._data if isinstance(x, Tensor) else x
 
 
-def _axis(axis):
-    return tuple(axis) if isinstance(axis, list) else axis
+def _reduction_args(op, axis, keepdims, dim=None, keepdim=None, default_axis=None):
+    """``(axis, keepdims)`` from NumPy's spelling or PyTorch's (``dim``, ``keepdim``)."""
+    if dim is not None:
+        if axis != default_axis:
+            raise TypeError(f"{op}: got both axis={axis!r} and dim={dim!r}; give one "
+                            "(axis= is NumPy's name, dim= PyTorch's)")
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    return (tuple(axis) if isinstance(axis, list) else axis), bool(keepdims)
 
 
 _fn.register_tensor_type(Tensor)

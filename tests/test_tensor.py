@@ -350,3 +350,23 @@ def test_stable_at_extreme_logits(name, dtype):
     else:
         np.testing.assert_allclose(out.data[0], [-1600.0, 0.0, -800.0], rtol=1e-6)
         np.testing.assert_allclose(out.data[1, :2], -np.log(2.0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "max", "min"])
+def test_reductions_take_pytorchs_dim_and_keepdim(op):
+    x = ag.Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    numpy_spelling = getattr(x, op)(axis=1, keepdims=True)
+    torch_spelling = getattr(x, op)(dim=1, keepdim=True)
+    assert torch_spelling.shape == (2, 1)
+    np.testing.assert_array_equal(torch_spelling.data, numpy_spelling.data)
+    np.testing.assert_array_equal(getattr(x, op)(dim=(0, 1)).data, getattr(x, op)().data)
+    with pytest.raises(TypeError, match=f"{op}: got both axis=0 and dim=1"):
+        getattr(x, op)(axis=0, dim=1)
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_takes_pytorchs_dim(op):
+    x = ag.Tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_allclose(getattr(x, op)(dim=0).data, getattr(x, op)(axis=0).data)
+    with pytest.raises(TypeError, match="both axis=0 and dim=1"):
+        getattr(x, op)(0, dim=1)
