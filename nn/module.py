@@ -92,6 +92,8 @@ class Module:
     def __init__(self):
         d = self.__dict__
         d["_parameters"] = {}
+        d["_buffers"] = {}  # name -> Tensor (no grad) or None: state that is not trained
+        d["_non_persistent"] = set()  # buffers left out of state_dict()
         d["_modules"] = {}
         d["_forward_hooks"] = {}
         d["_path"] = ""  # dotted path in the outermost module it was assigned into
@@ -136,6 +138,10 @@ class Module:
                 f"ran: call super().__init__() at the start of {type(self).__name__}"
                 ".__init__")
         if isinstance(value, Parameter):
+            if name in d["_buffers"]:
+                raise TypeError(f"{type(self).__name__}.{name} is a buffer: assign values "
+                                "(an array or a Tensor), not a Parameter; delete it first "
+                                "to make it a trained weight")
             self._modules.pop(name, None)
             params[name] = value
             d[name] = value
@@ -153,6 +159,8 @@ class Module:
                     f"values in place, write to .data: module.{name}.data[...] = values")
             params[name] = None
             d[name] = None
+        elif params is not None and name in d["_buffers"]:
+            self._buffers[name] = d[name] = _as_buffer(value, type(self).__name__, name)
         elif params is not None and name in self._modules:
             if value is not None:
                 raise TypeError(
@@ -170,26 +178,55 @@ class Module:
     def __delattr__(self, name: str) -> None:
         d = self.__dict__
         d.get("_parameters", {}).pop(name, None)
+        d.get("_buffers", {}).pop(name, None)
+        d.get("_non_persistent", set()).discard(name)
         d.get("_modules", {}).pop(name, None)
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` (or None: a declared but absent weight, like ``bias``)."""
         if param is None:
-            self._declare_absent(name, self._parameters, self._modules)
+            self._declare_absent(name, self._parameters)
         else:
             setattr(self, name, param)
+
+    def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
+        """Register state that is not trained (running statistics of a batch norm):
+        ``tensor`` (a Tensor or an array, or None) is kept as a Tensor without grad,
+        read as ``self.<name>``, left out of ``parameters()`` (so no optimiser moves
+        it), and saved in ``state_dict()`` unless ``persistent=False``. Assigning
+        ``self.<name> = values`` later replaces it."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: the name must be a non-empty string "
+                           f"without '.', got {name!r}")
+        d = self.__dict__
+        if "_buffers" not in d:
+            raise AttributeError(f"cannot register buffer {name!r} before Module.__init__() "
+                                 f"ran: call super().__init__() at the start of "
+                                 f"{type(self).__name__}.__init__")
+        if name in d and name not in self._buffers:
+            raise KeyError(f"register_buffer: {type(self).__name__} already has an "
+                           f"attribute {name!r}; choose another name for the buffer")
+        self._declare_absent(name, self._buffers)
+        self._buffers[name] = d[name] = _as_buffer(tensor, type(self).__name__, name)
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Register ``module`` under ``name`` (same as assigning the attribute)."""
         if module is None:
-            self._declare_absent(name, self._modules, self._parameters)
+            self._declare_absent(name, self._modules)
         else:
             setattr(self, name, module)
 
-    def _declare_absent(self, name: str, registry: dict, other: dict) -> None:
-        """``name`` is declared in ``registry`` but holds None (a Linear without bias)."""
-        other.pop(name, None)
+    def _declare_absent(self, name: str, registry: dict) -> None:
+        """``name`` is declared in ``registry`` but holds None (a Linear without bias),
+        and in no other registry."""
+        for other in (self._parameters, self._buffers, self._modules):
+            if other is not registry:
+                other.pop(name, None)
         registry[name] = None
         self.__dict__[name] = None
 
@@ -213,6 +250,30 @@ class Module:
                     continue
                 seen.add(id(p))
                 yield _join(mpath, name), p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True
+                      ) -> Iterator[tuple[str, ag.Tensor]]:
+        """``(dotted name, buffer)`` for every buffer that is not None."""
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mpath, m in modules:
+            for name, b in m._buffers.items():
+                if b is not None:
+                    yield _join(mpath, name), b
+
+    def buffers(self, recurse: bool = True) -> Iterator[ag.Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def _named_state(self) -> Iterator[tuple[str, ag.Tensor]]:
+        """What ``state_dict`` holds, in PyTorch's order: each module's parameters,
+        then its persistent buffers, module by module."""
+        for mpath, m in self.named_modules():
+            for name, p in m._parameters.items():
+                if p is not None:
+                    yield _join(mpath, name), p
+            for name, b in m._buffers.items():
+                if b is not None and name not in m._non_persistent:
+                    yield _join(mpath, name), b
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         """Every Parameter, each once (pass them to an optimiser)."""
@@ -272,11 +333,12 @@ class Module:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> OrderedDict:
-        """``{dotted name: ndarray}``: a copy of every parameter's values."""
-        return OrderedDict((name, p.numpy().copy()) for name, p in self.named_parameters())
+        """``{dotted name: ndarray}``: a copy of every parameter's values and of every
+        persistent buffer's (keys and order as PyTorch's for the same architecture)."""
+        return OrderedDict((name, t.numpy().copy()) for name, t in self._named_state())
 
     def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
-        """Copy values from ``state_dict`` into the parameters (in place).
+        """Copy values from ``state_dict`` into the parameters and buffers (in place).
 
         With ``strict=True`` (the default) the keys must match ``state_dict()``'s
         exactly. Shapes must always match. Nothing is changed unless everything fits;
@@ -286,7 +348,7 @@ class Module:
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"load_state_dict: expected a dict of name -> array, got "
                             f"{type(state_dict).__name__}")
-        own = OrderedDict(self.named_parameters())
+        own = OrderedDict(self._named_state())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         problems, values = [], {}
@@ -299,16 +361,17 @@ class Module:
                 problems.append(f"{name}: value has dtype {v.dtype}, expected numbers")
             elif v.shape != p.shape:
                 problems.append(f"size mismatch for {name}: the state dict has shape "
-                                f"{v.shape}, the model's parameter has shape {p.shape}")
+                                f"{v.shape}, the model's has shape {p.shape}")
             else:
                 values[name] = v
         if strict and missing:
             problems.insert(0, "missing key(s): " + ", ".join(map(repr, missing)) +
-                            " (the model has these parameters, the state dict does not)")
+                            " (the model has these, the state dict does not)")
         if strict and unexpected:
             problems.insert(int(strict and bool(missing)),
                             "unexpected key(s): " + ", ".join(map(repr, unexpected)) +
-                            " (in the state dict, but not parameters of this model)")
+                            " (in the state dict, but not parameters or buffers of this "
+                            "model)")
         if problems:
             raise StateDictError(
                 f"Error(s) in loading state_dict for {type(self).__name__} (nothing was "
@@ -317,7 +380,7 @@ class Module:
                 "that was saved" + ("; strict=False skips missing and unexpected keys "
                                     "(shape mismatches are always errors)." if strict else "."))
         for name, v in values.items():
-            own[name].data[...] = v
+            own[name].data[...] = v  # cast to the parameter's or buffer's dtype
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ repr
@@ -337,6 +400,17 @@ class Module:
             return f"{type(self).__name__}({extra})"
         head = f"{type(self).__name__}(" + (f"\n  {extra}" if extra else "")
         return head + "\n" + "\n".join(lines) + "\n)"
+
+
+def _as_buffer(value, owner: str, name: str):
+    """A buffer's value: None, or a Tensor without grad holding numbers."""
+    if value is None:
+        return None
+    if isinstance(value, Parameter):
+        raise TypeError(f"{owner}.{name} is a buffer: assign values (an array or a "
+                        "Tensor), not a Parameter (register_parameter makes a weight)")
+    t = value if isinstance(value, ag.Tensor) else ag.Tensor(np.asarray(value))
+    return t.detach() if t.requires_grad else t
 
 
 class Sequential(Module):
