@@ -37,13 +37,22 @@ from .layers import (
     Tanh,
 )
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
-from .module import IncompatibleKeys, Module, Parameter, Sequential, StateDictError
+from .module import (
+    IncompatibleKeys,
+    Module,
+    ModuleDict,
+    ModuleList,
+    Parameter,
+    Sequential,
+    StateDictError,
+)
 from .training import History, NaNLossError, accuracy, evaluate, fit, predict
 
 ag.register_library(__name__)  # anomaly mode points past nn, at the user's line
 
 __all__ = [
-    "Module", "Parameter", "Sequential", "StateDictError", "IncompatibleKeys",
+    "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "StateDictError",
+    "IncompatibleKeys",
     "Linear", "MLP", "Dropout", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Identity",
     "Softmax", "LogSoftmax",
     "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss", "l2_penalty",

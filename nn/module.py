@@ -413,33 +413,28 @@ def _as_buffer(value, owner: str, name: str):
     return t.detach() if t.requires_grad else t
 
 
-class Sequential(Module):
-    """Modules applied one after another: ``Sequential(m0, m1, ...)(x) = ...m1(m0(x))``.
+class _ModuleSequence(Module):
+    """Children named ``"0"``, ``"1"``, ... in order: what Sequential and ModuleList
+    share (indexing, ``len``, iteration, ``append``)."""
 
-    The children are named ``"0"``, ``"1"``, ... (or by an ``OrderedDict`` of
-    name -> module). Index with ``seq[i]``; ``seq[a:b]`` is a Sequential of the same
-    module objects (sharing their weights).
-    """
-
-    def __init__(self, *modules):
+    def __init__(self, modules=()):
         super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
-            items = list(modules[0].items())
-        else:
-            items = [(str(i), m) for i, m in enumerate(modules)]
-        for name, m in items:
-            if not isinstance(m, Module):
-                raise TypeError(f"Sequential: item {name} is a {type(m).__name__}, not an "
-                                "nn.Module (wrap functions in a Module subclass)")
-            setattr(self, name, m)
+        self.extend(modules)
 
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
+    def append(self, module: Module):
+        return self._add(str(len(self._modules)), module)
 
-    def append(self, module: Module) -> Sequential:
-        setattr(self, str(len(self._modules)), module)
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def _add(self, name: str, module: Module):
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}: item {name} is a "
+                            f"{type(module).__name__}, not an nn.Module (wrap functions in a "
+                            "Module subclass)")
+        setattr(self, name, module)
         return self
 
     def __len__(self) -> int:
@@ -452,7 +447,7 @@ class Sequential(Module):
         items = list(self._modules.items())
         if isinstance(idx, slice):
             # a view on the same modules: keep their names (do not re-register them)
-            new = Sequential()
+            new = type(self)()
             for name, m in items[idx]:
                 new._modules[name] = m
                 new.__dict__[name] = m
@@ -460,5 +455,93 @@ class Sequential(Module):
         try:
             return items[idx][1]
         except (IndexError, TypeError):
-            raise IndexError(f"Sequential: index {idx!r} out of range for "
+            raise IndexError(f"{type(self).__name__}: index {idx!r} out of range for "
                              f"{len(items)} module(s)") from None
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        name = list(self._modules)[idx] if -len(self) <= idx < len(self) else None
+        if name is None:
+            raise IndexError(f"{type(self).__name__}: index {idx!r} out of range for "
+                             f"{len(self)} module(s)")
+        self._add(name, module)
+
+
+class Sequential(_ModuleSequence):
+    """Modules applied one after another: ``Sequential(m0, m1, ...)(x) = ...m1(m0(x))``.
+
+    The children are named ``"0"``, ``"1"``, ... (or by an ``OrderedDict`` of
+    name -> module). Index with ``seq[i]``; ``seq[a:b]`` is a Sequential of the same
+    module objects (sharing their weights).
+    """
+
+    def __init__(self, *modules):
+        if len(modules) == 1 and isinstance(modules[0], (dict, OrderedDict)):
+            super().__init__()
+            for name, m in modules[0].items():
+                self._add(name, m)
+        else:
+            super().__init__(modules)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+
+class ModuleList(_ModuleSequence):
+    """A list of modules, registered so that their parameters are the owner's
+    (``self.blocks = nn.ModuleList([...])``; names ``blocks.0.weight``, as PyTorch's).
+    It has no forward of its own: loop over it in the owner's forward."""
+
+
+class ModuleDict(Module):
+    """A dict of modules, registered so that their parameters are the owner's
+    (``self.heads = nn.ModuleDict({"a": ..., "b": ...})``; names ``heads.a.weight``)."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def update(self, modules) -> None:
+        items = modules.items() if hasattr(modules, "items") else modules
+        for name, m in items:
+            self[name] = m
+
+    def __setitem__(self, name: str, module: Module) -> None:
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"ModuleDict: keys are non-empty strings without '.', got "
+                           f"{name!r}")
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict: item {name!r} is a {type(module).__name__}, not "
+                            "an nn.Module")
+        setattr(self, name, module)
+
+    def __getitem__(self, name: str) -> Module:
+        try:
+            return self._modules[name]
+        except KeyError:
+            raise KeyError(f"ModuleDict: no module {name!r}; it has "
+                           f"{', '.join(map(repr, self._modules)) or 'none'}") from None
+
+    def __delitem__(self, name: str) -> None:
+        self[name]  # a clear KeyError for a missing name
+        delattr(self, name)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, name) -> bool:
+        return name in self._modules
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
