@@ -15,6 +15,8 @@ The built-in ops set ``ctx.saved = (...)`` directly: that is all
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .function import Function, ShapeError, weak_scalar
@@ -750,3 +752,27 @@ class Stack(Function):
     @staticmethod
     def backward(ctx, grad):
         return tuple(np.take(grad, i, axis=ctx.axis) for i in range(ctx.n))
+
+
+# ----------------------------------------------------------------------- erf (issue 11)
+
+__all__ += ["Erf"]
+
+_ERF = np.frompyfunc(math.erf, 1, 1)  # NumPy has no erf; libm's, element by element
+
+
+class Erf(Function):
+    rule = "d(erf a)/da = 2/√π · exp(-a²)"
+    symbol = "erf"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.saved = (a,)
+        # float32 in, float32 out
+        return np.asarray(_ERF(a), dtype=a.dtype if a.dtype.kind == "f" else np.float64)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a = ctx.saved[0]
+        return grad * (np.exp(-(a * a)) * (2.0 / np.sqrt(np.pi))).astype(grad.dtype,
+                                                                        copy=False)

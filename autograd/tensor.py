@@ -425,6 +425,10 @@ class Tensor:
     def T(self):
         return ops.Transpose.apply(self, axes=None)
 
+    # ------------------------------------------------------------------ erf (issue 11)
+    def erf(self):
+        return ops.Erf.apply(self)
+
 
 _NUMERIC_KINDS = "biufc"
 

@@ -768,6 +768,8 @@ OPS = (
              f"{_TF}.nll_loss({{a}}, torch.as_tensor({{target}}), reduction={{reduction}})",
              params={"reduction": ("mean", "sum", "none")}),
     )),
+    # erf (issue 11)
+    _unary("erf", ops.Erf, "erf", "erf"),
 )
 
 ROWS = {row.name: row for row in OPS}
