@@ -9,8 +9,9 @@
     history = nn.fit(model, nn.BCELoss(), opt, train=(X, y), epochs=100)
 
 Names follow PyTorch: ``Module``, ``Parameter``, ``Sequential``, ``Linear``, ``MLP``,
-activation modules, ``Dropout``, losses in ``nn.functional`` and as ``...Loss``
-modules, optimisers in ``nn.optim``, initialisers in ``nn.init``. Datasets and splits
+``Flatten``, ``LayerNorm``, ``Embedding``, activation modules, ``Dropout``, losses in
+``nn.functional`` and as ``...Loss`` modules, optimisers and schedules in ``nn.optim``,
+gradient clipping in ``nn.utils``, initialisers in ``nn.init``. Datasets and splits
 live in ``nn.data``; ``fit`` / ``evaluate`` / ``predict`` in ``nn.training``, with the
 callbacks ``EarlyStopping`` and ``ProgressBar`` in ``nn.callbacks``; ``save`` / ``load``
 (``.npz``, never pickle) in ``nn.io``.
@@ -25,18 +26,32 @@ from .gradflow import GradFlowRecorder, grad_flow, grad_stats
 from .init import manual_seed
 from .io import LoadError, load, save
 from .layers import (
+    ELU,
+    GELU,
     MLP,
     Dropout,
+    Embedding,
+    Flatten,
     Identity,
+    LayerNorm,
     LeakyReLU,
     Linear,
     LogSoftmax,
     ReLU,
     Sigmoid,
+    SiLU,
     Softmax,
+    Softplus,
     Tanh,
 )
-from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    KLDivLoss,
+    MSELoss,
+    NLLLoss,
+)
 from .module import (
     IncompatibleKeys,
     Module,
@@ -54,8 +69,10 @@ __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "StateDictError",
     "IncompatibleKeys",
     "Linear", "MLP", "Dropout", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Identity",
-    "Softmax", "LogSoftmax",
-    "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss", "l2_penalty",
+    "Softmax", "LogSoftmax", "GELU", "SiLU", "ELU", "Softplus", "Flatten", "LayerNorm",
+    "Embedding",
+    "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss", "KLDivLoss",
+    "l2_penalty",
     "fit", "evaluate", "predict", "History", "NaNLossError", "accuracy",
     "EarlyStopping", "ProgressBar",
     "save", "load", "LoadError", "manual_seed",

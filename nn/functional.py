@@ -31,6 +31,7 @@ __all__ = [
     "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy",
     "nll_loss", "NLLLossFunction",
     "l2_penalty",
+    "gelu", "silu", "elu", "softplus", "layer_norm", "embedding", "kl_div",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -63,14 +64,15 @@ def leaky_relu(x, negative_slope: float = 0.01) -> ag.Tensor:
     return ag.where(x.numpy() > 0, x, x * negative_slope)
 
 
-def softmax(x, axis: int = -1) -> ag.Tensor:
-    """exp(x) / Σ exp(x) along ``axis`` (shifted by the max: no overflow)."""
-    return _tensor(x).softmax(axis=axis)
+def softmax(x, axis: int = -1, *, dim=None) -> ag.Tensor:
+    """exp(x) / Σ exp(x) along ``axis`` (or PyTorch's ``dim``; shifted by the max: no
+    overflow)."""
+    return _tensor(x).softmax(axis=axis, dim=dim)
 
 
-def log_softmax(x, axis: int = -1) -> ag.Tensor:
-    """x - log Σ exp(x) along ``axis`` (log-sum-exp stable)."""
-    return _tensor(x).log_softmax(axis=axis)
+def log_softmax(x, axis: int = -1, *, dim=None) -> ag.Tensor:
+    """x - log Σ exp(x) along ``axis`` (or PyTorch's ``dim``; log-sum-exp stable)."""
+    return _tensor(x).log_softmax(axis=axis, dim=dim)
 
 
 def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> ag.Tensor:
@@ -415,7 +417,8 @@ def nll_loss(input, target, reduction: str = "mean") -> ag.Tensor:
     return NLLLossFunction.apply(z, _class_indices(t, z.shape, op), reduction=reduction)
 
 
-def cross_entropy(input, target, reduction: str = "mean") -> ag.Tensor:
+def cross_entropy(input, target, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> ag.Tensor:
     """Softmax cross-entropy of logits ``input`` (N, C) (or (C,) for one sample).
 
     ``target`` is either integer class indices of shape (N,) (or a scalar), giving
@@ -423,18 +426,28 @@ def cross_entropy(input, target, reduction: str = "mean") -> ag.Tensor:
     giving -Σ_c target[n, c]·log softmax(input)[n, c]. Computed as
     ``nll_loss(log_softmax(input), target)`` (PyTorch's decomposition): log-sum-exp
     with the max subtracted, so large logits do not overflow. ``reduction="mean"``
-    averages over the N samples.
+    averages over the N samples. ``label_smoothing`` = ε mixes the target with the
+    uniform distribution over the C classes (PyTorch's formula): class indices give
+    (1-ε)·nll + ε/C·Σ_c -log softmax(input)[n, c]; probabilities become (1-ε)·p + ε/C.
     """
     z = _tensor(input)
     op = "cross_entropy"
     _check_logits(z, op)
     _check_reduction(reduction, op)
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
     t = target.numpy() if isinstance(target, ag.Tensor) and not target.requires_grad else target
     if not isinstance(t, ag.Tensor):
         t = np.asarray(t)
     if isinstance(t, np.ndarray) and t.dtype.kind in "iu":
         t = _class_indices(t, z.shape, op)
-        return NLLLossFunction.apply(z.log_softmax(axis=-1), t, reduction=reduction)
+        logp = z.log_softmax(axis=-1)
+        nll = NLLLossFunction.apply(logp, t, reduction=reduction)
+        if eps == 0.0:
+            return nll
+        smooth = _reduce(-logp.sum(axis=-1), reduction, op)
+        return (1.0 - eps) * nll + (eps / z.shape[-1]) * smooth
     if isinstance(t, np.ndarray) and t.dtype.kind != "f":
         raise TypeError(f"{op}: target must be integer class indices or float "
                         f"probabilities, got dtype {t.dtype}")
@@ -449,6 +462,8 @@ def cross_entropy(input, target, reduction: str = "mean") -> ag.Tensor:
             f"{z.shape[:-1]} nor class probabilities {z.shape} for input of shape {z.shape}")
     if isinstance(t, np.ndarray):
         t = t.astype(z.dtype, copy=False)
+    if eps != 0.0:
+        t = t * (1.0 - eps) + eps / z.shape[-1]
     per_sample = (z.log_softmax(axis=-1) * t).sum(axis=-1)
     return -_reduce(per_sample, reduction, op)
 
@@ -472,3 +487,118 @@ def l2_penalty(params, weight_decay: float, include_bias: bool = False) -> ag.Te
     if total is None:
         return ag.Tensor(0.0)
     return total * (0.5 * weight_decay)
+
+
+# ------------------------------------------------------------------------ issue 11:
+# more activations, layer norm, embedding lookup, KL divergence (compositions of ops)
+
+_SQRT_HALF = math.sqrt(0.5)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def gelu(x, approximate: str = "none") -> ag.Tensor:
+    """x·Φ(x), Φ the standard normal CDF: ``x/2·(1 + erf(x/√2))``; with
+    ``approximate="tanh"``, ``x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³)))``."""
+    x = _tensor(x)
+    if approximate == "none":
+        return 0.5 * x * (1.0 + (x * _SQRT_HALF).erf())
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + (_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x))).tanh())
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def silu(x) -> ag.Tensor:
+    """x·σ(x) (also called swish)."""
+    x = _tensor(x)
+    return x * x.sigmoid()
+
+
+def elu(x, alpha: float = 1.0) -> ag.Tensor:
+    """x for x > 0, else ``alpha·(exp(x) - 1)`` (slope ``alpha`` at 0, as PyTorch)."""
+    x = _tensor(x)
+    pos = x.numpy() > 0
+    # exp only sees the non-positive side: no overflow, no gradient from the other side
+    return ag.where(pos, x, alpha * (ag.where(pos, 0.0, x).exp() - 1.0))
+
+
+def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> ag.Tensor:
+    """log(1 + exp(beta·x)) / beta, and x itself where beta·x > ``threshold``.
+
+    Computed as max(z, 0) + log(1 + exp(-|z|)) with z = beta·x, so exp never overflows;
+    the gradient is σ(z) (1 above the threshold)."""
+    x = _tensor(x)
+    z = x * beta if beta != 1 else x
+    pos = z.numpy() > 0
+    soft = ag.where(pos, z, 0.0) + (1.0 + ag.where(pos, -z, z).exp()).log()
+    if beta != 1:
+        soft = soft / beta
+    return ag.where(z.numpy() > threshold, x, soft)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None,
+               eps: float = 1e-5) -> ag.Tensor:
+    """(x - mean) / √(var + eps) over the last ``len(normalized_shape)`` dimensions
+    (biased variance, as PyTorch), then ``· weight + bias`` when given."""
+    x = _tensor(input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
+        normalized_shape)
+    k = len(shape)
+    if k == 0 or x.shape[x.ndim - k:] != shape or x.ndim < k:
+        raise ag.ShapeError(f"layer_norm: input of shape {x.shape} does not end with "
+                            f"normalized_shape {shape}; pass the shape of its last dims")
+    axes = tuple(range(x.ndim - k, x.ndim))
+    d = x - x.mean(axis=axes, keepdims=True)
+    out = d / ((d * d).mean(axis=axes, keepdims=True) + eps).sqrt()
+    if weight is not None:
+        out = out * weight
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+def embedding(input, weight, padding_idx=None) -> ag.Tensor:
+    """Rows of ``weight`` (num_embeddings, embedding_dim) picked by integer indices:
+    output shape ``input.shape + (embedding_dim,)``. The gradient of a row is the sum
+    over every place it was picked (indexing's backward); the ``padding_idx`` row gets
+    none."""
+    idx = np.asarray(input.numpy() if isinstance(input, ag.Tensor) else input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}"
+                        + (" (pass idx.astype(int))" if idx.dtype.kind == "f" else ""))
+    n = weight.shape[0]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        bad = idx[(idx < -n) | (idx >= n)].flat[0]
+        raise IndexError(f"embedding: index {int(bad)} is out of range for a weight of "
+                         f"shape {tuple(weight.shape)} (indices run 0..{n - 1})")
+    out = weight[idx]
+    if padding_idx is not None:
+        pad = (idx == (padding_idx % n))[..., None]
+        if pad.any():  # same values, no gradient to the padding row
+            out = ag.where(pad, out.numpy(), out)
+    return out
+
+
+def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> ag.Tensor:
+    """KL divergence with log-probabilities ``input``: pointwise
+    ``target·(log target - input)`` (0 where target = 0), or with ``log_target=True``
+    ``exp(target)·(target - input)``. ``reduction``: "mean" (over all elements, as
+    PyTorch), "batchmean" (the sum ÷ batch size: the true KL divergence), "sum", "none".
+    """
+    op = "kl_div"
+    if reduction not in ("mean", "batchmean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'batchmean', 'sum' or 'none', "
+                         f"got {reduction!r}")
+    x = _tensor(input)
+    t = _target(target, x, op)
+    if log_target:
+        loss = (t.exp() if isinstance(t, ag.Tensor) else np.exp(t)) * (t - x)
+    elif isinstance(t, ag.Tensor):
+        zero = t.numpy() == 0
+        loss = ag.where(zero, 0.0, t * ag.where(zero, 1.0, t).log()) - t * x
+    else:  # 0·log 0 = 0 (xlogy); a negative target gives NaN, as in PyTorch
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xlogx = np.where(t == 0, 0.0, t * np.log(np.where(t == 0, 1.0, t)))
+        loss = xlogx.astype(x.dtype, copy=False) - t * x
+    if reduction == "batchmean":
+        return loss.sum() / (x.shape[0] if x.ndim else 1)
+    return _reduce(loss, reduction, op)

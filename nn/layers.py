@@ -1,4 +1,5 @@
-"""Layers: ``Linear``, ``MLP``, ``Dropout`` and the activation modules."""
+"""Layers: ``Linear``, ``MLP``, ``Dropout``, ``Flatten``, ``LayerNorm``, ``Embedding``
+and the activation modules."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from . import init
 from .module import Module, Parameter, Sequential
 
 __all__ = ["Linear", "MLP", "Dropout", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Identity",
-           "Softmax", "LogSoftmax"]
+           "Softmax", "LogSoftmax", "GELU", "SiLU", "ELU", "Softplus", "Flatten",
+           "LayerNorm", "Embedding"]
 
 
 class Linear(Module):
@@ -93,15 +95,17 @@ class Identity(Module):
 
 
 class Softmax(Module):
-    def __init__(self, axis: int = -1):
+    """Softmax along ``dim`` (PyTorch's name; NumPy's ``axis=`` also accepted)."""
+
+    def __init__(self, dim: int = -1, *, axis=None):
         super().__init__()
-        self.axis = axis
+        self.axis = self.dim = dim if axis is None else axis
 
     def forward(self, x):
         return x.softmax(axis=self.axis)
 
     def extra_repr(self) -> str:
-        return f"axis={self.axis}"
+        return f"dim={self.axis}"
 
 
 class LogSoftmax(Softmax):
@@ -182,3 +186,141 @@ class MLP(Module):
 
     def forward(self, x):
         return self.layers(x)
+
+
+# ---------------------------------------------------------------------- issue 11
+
+
+class GELU(Module):
+    """x·Φ(x) (``approximate="none"``, with erf) or its tanh approximation."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got "
+                             f"{approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """x·σ(x)."""
+
+    def forward(self, x):
+        return F.silu(x)
+
+
+class ELU(Module):
+    """x for x > 0, else alpha·(exp(x) - 1)."""
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Softplus(Module):
+    """log(1 + exp(beta·x)) / beta; x where beta·x > threshold."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def forward(self, x):
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Flatten(Module):
+    """Merge dimensions ``start_dim`` .. ``end_dim`` into one (default: all but the
+    batch dimension): (N, C, H, W) → (N, C·H·W)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+
+    def forward(self, x):
+        nd = max(x.ndim, 1)
+        start, end = self.start_dim % nd, self.end_dim % nd
+        if not (-nd <= self.start_dim < nd and -nd <= self.end_dim < nd) or start > end:
+            raise ValueError(f"Flatten: start_dim={self.start_dim}, end_dim={self.end_dim} "
+                             f"do not fit an input of shape {x.shape}")
+        shape = x.shape
+        if x.ndim == 0:
+            return x.reshape(1)
+        merged = math.prod(shape[start:end + 1])
+        return x.reshape(shape[:start] + (merged,) + shape[end + 1:])
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class LayerNorm(Module):
+    """Normalise over the last dimensions (``normalized_shape``): (x - mean)/√(var + eps),
+    then ``· weight + bias`` (both of shape ``normalized_shape``, starting at 1 and 0)."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, dtype=None):
+        super().__init__()
+        shape = ((int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer))
+                 else tuple(int(n) for n in normalized_shape))
+        self.normalized_shape, self.eps = shape, float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        dtype = np.dtype(dtype or ag.get_default_dtype())
+        if self.elementwise_affine:
+            self.weight = Parameter(np.ones(shape), dtype=dtype)
+            if bias:
+                self.bias = Parameter(np.zeros(shape), dtype=dtype)
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class Embedding(Module):
+    """A lookup table: ``weight`` (num_embeddings, embedding_dim), starting N(0, 1) as
+    PyTorch's; ``emb(idx)`` picks rows by integer indices. The ``padding_idx`` row
+    starts at zero and gets no gradient."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None,
+                 dtype=None, rng=None):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(f"Embedding: padding_idx={padding_idx} must be within "
+                                 f"num_embeddings={self.num_embeddings}")
+            padding_idx = int(padding_idx) % self.num_embeddings
+        self.padding_idx = padding_idx
+        dtype = np.dtype(dtype or ag.get_default_dtype())
+        w = init.get_rng(rng).standard_normal((self.num_embeddings, self.embedding_dim))
+        if padding_idx is not None:
+            w[padding_idx] = 0.0
+        self.weight = Parameter(w, dtype=dtype)
+
+    def forward(self, idx):
+        return F.embedding(idx, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
