@@ -19,7 +19,7 @@ callbacks ``EarlyStopping`` and ``ProgressBar`` in ``nn.callbacks``; ``save`` / 
 
 import autograd as ag
 
-from . import data, functional, init, optim
+from . import data, functional, init, optim, utils
 from .callbacks import EarlyStopping, ProgressBar
 from .functional import l2_penalty
 from .gradflow import GradFlowRecorder, grad_flow, grad_stats
@@ -77,5 +77,5 @@ __all__ = [
     "EarlyStopping", "ProgressBar",
     "save", "load", "LoadError", "manual_seed",
     "GradFlowRecorder", "grad_flow", "grad_stats",
-    "functional", "init", "optim", "data",
+    "functional", "init", "optim", "data", "utils",
 ]
