@@ -211,7 +211,7 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, p):
         try:
-            out = a**p
+            out = _power(a, p)
         except ValueError as err:
             if "negative integer powers" not in str(err):
                 raise  # a broadcast error: function.py names the shapes
@@ -229,7 +229,7 @@ class Pow(Function):
         ga = None
         if need_a:  # p·a**(p-1), and 0 where p == 0 (a**0 is flat even at a = 0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                ga = grad * p * a ** (p - 1)
+                ga = grad * p * _power(a, p - 1)
                 zero = p == 0
                 if zero is True or (zero is not False and np.any(zero)):
                     ga = np.where(zero, 0.0, ga)
@@ -241,6 +241,18 @@ class Pow(Function):
                 flat = (a == 0) & (p >= 0)
                 gp = grad * np.where(flat, 0.0, out * np.log(np.where(flat, 1.0, a)))
         return ga, gp
+
+
+def _power(a, p):
+    """``a ** p``; a number power of ±½ as PyTorch computes it, sqrt(a) and 1 / sqrt(a)
+    (at -0 they give -0 and -inf, where ``**`` gives +0 and +inf)."""
+    if isinstance(p, (float, np.floating)):
+        if p == 0.5:
+            return np.sqrt(a)
+        if p == -0.5:
+            with np.errstate(divide="ignore"):
+                return 1 / np.sqrt(a)
+    return a**p
 
 
 class MatMul(Function):
@@ -420,7 +432,9 @@ class Relu(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.saved = (a > 0,)
-        return np.maximum(a, 0)  # +0 for negatives and -inf (a * mask gives -0 and NaN)
+        # +0 for negatives and -inf (a * mask gives -0 and NaN), and -0 for -0 as in
+        # PyTorch: where both are zeros np.maximum returns its second argument
+        return np.maximum(0, a)
 
     @staticmethod
     def backward(ctx, grad):
