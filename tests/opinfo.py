@@ -891,6 +891,8 @@ def literal(value, subscript: bool = False, dtype=None) -> str:
         return "..."
     if isinstance(value, float):
         return _float(value)
+    if isinstance(value, np.floating) and not np.isfinite(value):  # np.float32(inf)
+        return f"np.{value.dtype}({_float(float(value))})"
     if isinstance(value, (tuple, list)) and not subscript:
         inner = ", ".join(literal(v) for v in value)
         return f"({inner},)" if isinstance(value, tuple) and len(value) == 1 else (
