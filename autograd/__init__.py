@@ -21,7 +21,24 @@ from .function import (
     set_default_dtype,
     set_grad_enabled,
 )
-from .functional import concat, grad, maximum, minimum, stack, value_and_grad, where
+from .functional import (
+    concat,
+    cumsum,
+    expand_dims,
+    flatten,
+    grad,
+    logsumexp,
+    maximum,
+    minimum,
+    norm,
+    squeeze,
+    stack,
+    std,
+    unsqueeze,
+    value_and_grad,
+    var,
+    where,
+)
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck, numerical_grad
 from .hooks import RemovableHandle
 from .tensor import Tensor
@@ -37,6 +54,8 @@ __all__ = [
     "draw_graph", "GraphDrawing", "GraphvizNotFoundError",
     "trace_backward", "BackwardTrace", "TraceStep", "detect_anomaly", "AnomalyError",
     "register_library",
+    "squeeze", "unsqueeze", "expand_dims", "flatten", "logsumexp", "var", "std", "norm",
+    "cumsum",
 ]
 __version__ = "0.1.0"
 

@@ -10,7 +10,9 @@ from . import ops
 from .function import no_grad
 from .tensor import Tensor
 
-__all__ = ["concat", "stack", "where", "maximum", "minimum", "grad", "value_and_grad"]
+__all__ = ["concat", "stack", "where", "maximum", "minimum", "grad", "value_and_grad",
+           "squeeze", "unsqueeze", "expand_dims", "flatten", "logsumexp", "var", "std", "norm",
+           "cumsum"]
 
 
 def concat(tensors, axis: int = 0) -> Tensor:
@@ -89,3 +91,56 @@ def grad(fn, argnums=0):
         return vg(*args, **kwargs)[1]
 
     return wrapped
+
+
+# ----------------------------------------------------------------------- the
+# functions NumPy / PyTorch have for the Tensor methods (x may be a Tensor, array or list)
+
+
+def _tensor(x) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def squeeze(x, axis=None, **kwargs) -> Tensor:
+    """``x`` without its size-1 axes (or those of ``axis``), as ``torch.squeeze``."""
+    return _tensor(x).squeeze(axis, **kwargs)
+
+
+def unsqueeze(x, dim) -> Tensor:
+    """``x`` with a new size-1 axis at ``dim`` (``torch.unsqueeze``)."""
+    return _tensor(x).unsqueeze(dim)
+
+
+def expand_dims(x, axis) -> Tensor:
+    """``x`` with new size-1 axes at ``axis`` (``np.expand_dims``)."""
+    return _tensor(x).expand_dims(axis)
+
+
+def flatten(x, start_dim=0, end_dim=-1) -> Tensor:
+    """Axes ``start_dim`` to ``end_dim`` of ``x`` merged into one (``torch.flatten``)."""
+    return _tensor(x).flatten(start_dim, end_dim)
+
+
+def logsumexp(x, axis=None, keepdims=False, **kwargs) -> Tensor:
+    """``log(exp(x).sum(axis))``, computed without overflow (``torch.logsumexp``)."""
+    return _tensor(x).logsumexp(axis, keepdims, **kwargs)
+
+
+def var(x, axis=None, ddof=0, keepdims=False, **kwargs) -> Tensor:
+    """Variance over ``axis``, dividing by ``n - ddof`` (see ``Tensor.var``)."""
+    return _tensor(x).var(axis, ddof, keepdims, **kwargs)
+
+
+def std(x, axis=None, ddof=0, keepdims=False, **kwargs) -> Tensor:
+    """Standard deviation over ``axis`` (see ``Tensor.std``)."""
+    return _tensor(x).std(axis, ddof, keepdims, **kwargs)
+
+
+def norm(x, ord=2, axis=None, keepdims=False, **kwargs) -> Tensor:
+    """Vector p-norm (``ord`` 1, 2 or inf) over ``axis`` (``torch.linalg.vector_norm``)."""
+    return _tensor(x).norm(ord, axis, keepdims, **kwargs)
+
+
+def cumsum(x, axis=None, **kwargs) -> Tensor:
+    """Running sum along ``axis`` (``np.cumsum``; PyTorch's ``dim=`` too)."""
+    return _tensor(x).cumsum(axis, **kwargs)

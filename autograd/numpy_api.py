@@ -28,10 +28,10 @@ The rule, for every NumPy function or ufunc called with a Tensor among its argum
    ``t > 0`` does (``arr < t`` must equal ``t > arr``); any other function answers as NumPy
    does on the values (an ndarray, a number, a tuple). ``answered()`` lists them.
 3. **Everything else refuses** with a ``TypeError`` naming the function and the way out:
-   the ``ag`` spelling where there is one (``np.linalg.norm(t)``: ``(t * t).sum().sqrt()``),
-   or "not differentiable yet" for ops a later version adds (``np.cumsum``, ``np.sort``,
-   ``np.pad``, ``np.einsum``, ``np.var``, ``np.std``), and always the deliberate exit from
-   the graph: call it on the values, ``np.cumsum(t.data)`` (or ``t.detach().numpy()``).
+   the ``ag`` spelling where there is one (``np.average(t)``: ``t.mean(axis)``),
+   or "not differentiable yet" for ops a later version adds (``np.sort``, ``np.pad``,
+   ``np.einsum``), and always the deliberate exit from the graph: call it on the values,
+   ``np.sort(t.data)`` (or ``t.detach().numpy()``).
 
 ``out=`` is refused whenever a Tensor takes part (``arr += t`` too): a Tensor in a graph is
 never changed in place, and writing a result into an ndarray would drop the graph.
@@ -278,19 +278,20 @@ def _reshape(a, shape=None, order=_ONLY_C, *, newshape=None, copy=_ONLY_NONE):
     return a.reshape(newshape if shape is None else shape)
 
 
-@_implements(np.ravel, ag="t.reshape(-1)")
+@_implements(np.ravel, ag="t.flatten()")
 def _ravel(a, order=_ONLY_C):
-    return a.reshape(-1)
+    return a.flatten()
 
 
-@_implements(np.squeeze, ag="t.reshape(shape without the size-1 axes)")
+@_implements(np.squeeze, ag="t.squeeze(axis)")
 def _squeeze(a, axis=None):
-    return a.reshape(np.squeeze(_values(a), axis).shape)  # NumPy checks the axis
+    np.squeeze(_values(a), axis)  # NumPy's checks: unlike torch, an axis of length > 1 raises
+    return a.squeeze(tuple(axis) if isinstance(axis, list) else axis)
 
 
-@_implements(np.expand_dims, ag="t.reshape(shape with new size-1 axes)")
+@_implements(np.expand_dims, ag="t.expand_dims(axis)")
 def _expand_dims(a, axis):
-    return a.reshape(np.expand_dims(_values(a), axis).shape)
+    return a.expand_dims(axis)
 
 
 @_implements(np.transpose, ag="t.transpose(axes)")
@@ -346,6 +347,59 @@ def _dot(a, b, out=_ONLY_NONE):
     return _operator("matmul")(a, b)
 
 
+# var, std, cumsum, vector norms
+
+_NO_VALUE = np._NoValue  # NumPy's marker for an argument not given
+
+
+def _moment_ddof(name, ddof, correction):
+    if correction is _NO_VALUE:
+        return ddof
+    if ddof != 0:
+        raise ValueError(f"{name}: ddof and correction are the same argument; give one")
+    return correction
+
+
+@_implements(np.var, ag="t.var(axis, ddof, keepdims)")
+def _var(a, axis=None, dtype=_ONLY_NONE, out=_ONLY_NONE, ddof=0, keepdims=False, *,
+         where=_ONLY_TRUE, mean=_ONLY_NONE, correction=_NO_VALUE):
+    ddof = _moment_ddof("np.var", ddof, correction)
+    return a.var(axis=axis, ddof=ddof, keepdims=bool(keepdims))
+
+
+@_implements(np.std, ag="t.std(axis, ddof, keepdims)")
+def _std(a, axis=None, dtype=_ONLY_NONE, out=_ONLY_NONE, ddof=0, keepdims=False, *,
+         where=_ONLY_TRUE, mean=_ONLY_NONE, correction=_NO_VALUE):
+    ddof = _moment_ddof("np.std", ddof, correction)
+    return a.std(axis=axis, ddof=ddof, keepdims=bool(keepdims))
+
+
+@_implements(np.cumsum, ag="t.cumsum(axis)")
+def _cumsum(a, axis=None, dtype=_ONLY_NONE, out=_ONLY_NONE):
+    return a.cumsum(axis)
+
+
+def _accumulate(array, axis=0, dtype=_ONLY_NONE, out=_ONLY_NONE):
+    return array.cumsum(axis)
+
+
+_UFUNCS[np.add, "accumulate"] = _entry(_accumulate, "t.cumsum(axis=0)")
+
+
+@_implements(np.linalg.norm, ag="t.norm(ord, axis, keepdims) (vector norms)")
+def _norm(x, ord=None, axis=None, keepdims=False):
+    whole = axis is None or (isinstance(axis, (tuple, list)) and len(axis) > 1)
+    if ord is not None and whole and not (axis is None and _ndim(x) <= 1):
+        raise TypeError(
+            f"np.linalg.norm on a Tensor: ord={ord!r} over {'all axes' if axis is None else axis}"
+            " of a tensor of "
+            f"{_ndim(x)} dimensions is a matrix norm, which has no ag op; vector norms are "
+            "dispatched: t.norm(ord, axis) along one axis, or ord=None (the 2-norm of all "
+            "values). np.linalg.norm(t.data, ...) leaves the graph on purpose")
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    return x.norm(2 if ord is None else ord, axis=axis, keepdims=keepdims)
+
+
 # answers on the values (rule 2); ufuncs give a Tensor that does not require grad
 _ANSWERED_UFUNCS = frozenset({
     np.equal, np.not_equal, np.greater, np.greater_equal, np.less, np.less_equal,
@@ -371,14 +425,10 @@ _NO_OP = "has no ag op of its own"
 # refused callables with something better to say than the generic message (a function,
 # a ufunc call, or (ufunc, method)): (why it is refused, the ag spelling or "" if none)
 _REFUSED = {
-    np.cumsum: (_LATER, ""),
-    (np.add, "accumulate"): (_LATER + "; it is np.cumsum", ""),
     np.sort: (_LATER, ""),
     np.pad: (_LATER, ""),
     np.einsum: (_LATER, "a @ b or (a * b).sum(axis) cover many two-operand cases"),
     np.convolve: (_LATER, ""),
-    np.var: (_LATER, "((t - t.mean(axis, keepdims=True)) ** 2).mean(axis)"),
-    np.std: (_LATER, "((t - t.mean(axis, keepdims=True)) ** 2).mean(axis).sqrt()"),
     np.average: (_NO_OP, "t.mean(axis), or (t * w).sum(axis) / w.sum(axis)"),
     np.fmax: (_NO_OP + " (it ignores NaN)", "ag.maximum(a, b), which propagates NaN"),
     np.fmin: (_NO_OP + " (it ignores NaN)", "ag.minimum(a, b), which propagates NaN"),
@@ -389,7 +439,6 @@ _REFUSED = {
     np.log10: (_NO_OP, "t.log() / np.log(10)"),
     np.round: (_NO_OP, "np.rint(t), a step function (no gradient flows)"),
     np.around: (_NO_OP, "np.rint(t), a step function (no gradient flows)"),
-    np.linalg.norm: (_NO_OP, "(t * t).sum().sqrt()"),
     np.copy: (_NO_OP, "t itself (a Tensor in a graph is never changed in place), or "
                       "t.detach() for the values alone"),
     np.flip: (_NO_OP, "t[::-1] (indexing keeps the graph)"),

@@ -51,6 +51,15 @@ __all__ = [
     "GetItem",
     "Concat",
     "Stack",
+    # shapes, reductions and scans
+    "Squeeze",
+    "Unsqueeze",
+    "Flatten",
+    "LogSumExp",
+    "Var",
+    "Std",
+    "Norm",
+    "CumSum",
 ]
 
 # ----------------------------------------------------------------------- helpers
@@ -213,7 +222,7 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, a, p):
         try:
-            out = a**p
+            out = _power(a, p)
         except ValueError as err:
             if "negative integer powers" not in str(err):
                 raise  # a broadcast error: function.py names the shapes
@@ -231,7 +240,7 @@ class Pow(Function):
         ga = None
         if need_a:  # p·a**(p-1), and 0 where p == 0 (a**0 is flat even at a = 0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                ga = grad * p * a ** (p - 1)
+                ga = grad * p * _power(a, p - 1)
                 zero = p == 0
                 if zero is True or (zero is not False and np.any(zero)):
                     ga = np.where(zero, 0.0, ga)
@@ -243,6 +252,18 @@ class Pow(Function):
                 flat = (a == 0) & (p >= 0)
                 gp = grad * np.where(flat, 0.0, out * np.log(np.where(flat, 1.0, a)))
         return ga, gp
+
+
+def _power(a, p):
+    """``a ** p``; a number power of ±½ as PyTorch computes it, sqrt(a) and 1 / sqrt(a)
+    (at -0 they give -0 and -inf, where ``**`` gives +0 and +inf)."""
+    if isinstance(p, (float, np.floating)):
+        if p == 0.5:
+            return np.sqrt(a)
+        if p == -0.5:
+            with np.errstate(divide="ignore"):
+                return 1 / np.sqrt(a)
+    return a**p
 
 
 class MatMul(Function):
@@ -422,7 +443,9 @@ class Relu(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.saved = (a > 0,)
-        return np.maximum(a, 0)  # +0 for negatives and -inf (a * mask gives -0 and NaN)
+        # +0 for negatives and -inf (a * mask gives -0 and NaN), and -0 for -0 as in
+        # PyTorch: where both are zeros np.maximum returns its second argument
+        return np.maximum(0, a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -754,7 +777,7 @@ class Stack(Function):
         return tuple(np.take(grad, i, axis=ctx.axis) for i in range(ctx.n))
 
 
-# ----------------------------------------------------------------------- erf (issue 11)
+# ----------------------------------------------------------------------- erf
 
 __all__ += ["Erf"]
 
@@ -776,3 +799,240 @@ class Erf(Function):
         a = ctx.saved[0]
         return grad * (np.exp(-(a * a)) * (2.0 / np.sqrt(np.pi))).astype(grad.dtype,
                                                                         copy=False)
+
+
+# ----------------------------------------------------------------------- shapes,
+# reductions and scans: squeeze, unsqueeze, flatten, logsumexp, var, std, norm, cumsum
+
+
+class _Regroup(Function):
+    """An op that only regroups the same values into another shape: the gradient is
+    the upstream gradient reshaped back to the input's shape."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.reshape(grad, ctx.shape)
+
+
+class Squeeze(_Regroup):
+    rule = "squeeze: the gradient is reshaped back (the size-1 axes return)"
+    symbol = "squeeze"
+
+    @staticmethod
+    def forward(ctx, a, axis=None):
+        shape = np.shape(a)
+        ctx.shape = shape
+        if axis is None:
+            return np.reshape(a, tuple(n for n in shape if n != 1))
+        _check_axes("squeeze", a, axis)
+        # as torch.squeeze: an axis whose length is not 1 is left in place
+        drop = {ax % max(len(shape), 1) for ax in (axis if isinstance(axis, tuple) else (axis,))}
+        return np.reshape(a, tuple(n for i, n in enumerate(shape) if not (i in drop and n == 1)))
+
+
+class Unsqueeze(_Regroup):
+    rule = "unsqueeze: the gradient is reshaped back (the new axes go)"
+    symbol = "unsqueeze"
+
+    @staticmethod
+    def forward(ctx, a, axis):
+        ctx.shape = np.shape(a)
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        nd = np.ndim(a) + len(axes)
+        for ax in axes:
+            if not isinstance(ax, (int, np.integer)):
+                raise TypeError(f"unsqueeze: axis must be an int or a tuple of ints, got {ax!r}")
+            if not -nd <= ax < nd:
+                raise np.exceptions.AxisError(
+                    f"unsqueeze: axis {ax} is out of range for a tensor of shape "
+                    f"{np.shape(a)}: a new axis goes at {-nd} to {nd - 1}")
+        try:
+            return np.expand_dims(a, axis)
+        except ValueError:
+            raise ValueError(f"unsqueeze: axes {axis} name the same new axis twice") from None
+
+
+class Flatten(_Regroup):
+    rule = "flatten: the gradient is reshaped back"
+    symbol = "flatten"
+
+    @staticmethod
+    def forward(ctx, a, start_dim=0, end_dim=-1):
+        shape = np.shape(a)
+        ctx.shape = shape
+        _check_axes("flatten", a, (start_dim, end_dim))
+        nd = max(len(shape), 1)
+        start, end = start_dim % nd, end_dim % nd
+        if start > end:
+            raise ValueError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim} "
+                             f"for shape {shape}; give start_dim <= end_dim")
+        if not shape:  # a 0-d tensor flattens to one element, as in PyTorch
+            return np.reshape(a, (1,))
+        merged = int(np.prod(shape[start:end + 1]))
+        return np.reshape(a, shape[:start] + (merged,) + shape[end + 1:])
+
+
+class LogSumExp(Function):
+    rule = "d logsumexp(a)/da_i = exp(a_i - logsumexp(a)) = softmax(a)_i"
+    symbol = "logsumexp"
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        _check_axes("logsumexp", a, axis)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if np.size(a) == 0:  # log of an empty sum: -inf (an empty axis stays empty)
+                m = np.zeros((), dtype=np.result_type(a, np.float16))
+            else:  # shift by the max (0 where it is infinite: the sum says it all then)
+                m = np.max(a, axis=axis, keepdims=True)
+                m = np.where(np.isinf(m), 0, m).astype(m.dtype, copy=False)
+            out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+        ctx.saved = (a, out)
+        ctx.axis, ctx.keepdims = axis, keepdims
+        if not keepdims:
+            out = np.reshape(out, () if axis is None else np.squeeze(out, axis).shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved
+        grad = _expand(grad, np.shape(a), ctx.axis, ctx.keepdims)
+        with np.errstate(invalid="ignore"):
+            return grad * np.exp(a - out)
+
+
+def _moment_args(op, a, axis):
+    """``(deviations from the mean, n)`` of ``a`` over ``axis``: two passes, as PyTorch."""
+    _check_axes(op, a, axis)
+    if axis is None or np.ndim(a) == 0:
+        n = np.size(a) if axis is None else 1
+    else:
+        n = int(np.prod([np.shape(a)[ax] for ax in _normalize_axes(axis, np.ndim(a))]))
+    total = np.sum(a, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        mean = total / n if n else total * np.nan  # the mean of nothing is NaN
+    return a - mean, n
+
+
+class Var(Function):
+    rule = "d var(a)/da_i = 2 (a_i - mean a) / (n - ddof)"
+    symbol = "var"
+
+    @staticmethod
+    def forward(ctx, a, axis=None, ddof=0, keepdims=False):
+        if np.result_type(a).kind not in "fc":
+            a = np.asarray(a, dtype=np.float64)
+        d, n = _moment_args("var", a, axis)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.sum(d * d, axis=axis, keepdims=keepdims) / max(n - ddof, 0)
+        ctx.saved = (d,)
+        ctx.axis, ctx.keepdims, ctx.dof = axis, keepdims, n - ddof
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (d,) = ctx.saved
+        grad = _expand(grad, np.shape(d), ctx.axis, ctx.keepdims)
+        return _var_grad(grad, d, ctx.dof, ctx.axis is None or np.ndim(d) == 0)
+
+
+def _var_grad(grad, d, dof, whole):
+    """``grad · 2d / dof``; with no degrees of freedom left, PyTorch's answer: over the
+    whole tensor inf (NaN where d = 0), along axes the quotient as it falls."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if dof <= 0 and whole:
+            return grad * np.where(d == 0, np.nan, np.inf).astype(d.dtype)
+        return d.dtype.type(2.0 / dof if dof else np.inf) * grad * d  # PyTorch's order
+
+
+class Std(Function):
+    rule = "d std(a)/da_i = (a_i - mean a) / ((n - ddof) · std a)  (0 where std a = 0)"
+    symbol = "std"
+
+    @staticmethod
+    def forward(ctx, a, axis=None, ddof=0, keepdims=False):
+        if np.result_type(a).kind not in "fc":
+            a = np.asarray(a, dtype=np.float64)
+        d, n = _moment_args("std", a, axis)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.sqrt(np.sum(d * d, axis=axis, keepdims=keepdims) / max(n - ddof, 0))
+        ctx.saved = (d, out)
+        ctx.axis, ctx.keepdims, ctx.dof = axis, keepdims, n - ddof
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        d, out = ctx.saved
+        with np.errstate(invalid="ignore", divide="ignore"):
+            half = np.where(out == 0, 0, grad / (out * 2)).astype(d.dtype, copy=False)
+        half = _expand(half, np.shape(d), ctx.axis, ctx.keepdims)
+        return _var_grad(half, d, ctx.dof, ctx.axis is None or np.ndim(d) == 0)
+
+
+class Norm(Function):
+    rule = ("d‖a‖₂/da = a/‖a‖₂ (0 at a = 0),  d‖a‖₁/da = sign a,  "
+            "d‖a‖∞/da = sign a at the largest |a_i| (split among ties)")
+    symbol = "‖x‖"
+
+    @staticmethod
+    def forward(ctx, a, ord=2, axis=None, keepdims=False):
+        if ord not in (1, 2, np.inf):
+            raise ValueError(f"norm: ord={ord!r} is not supported; vector norms take ord=1, "
+                             "2 or inf (math.inf)")
+        _check_axes("norm", a, axis)
+        if np.result_type(a).kind not in "fc":
+            a = np.asarray(a, dtype=np.float64)
+        if ord == 2:
+            out = np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims))
+        elif ord == 1:
+            out = np.sum(np.abs(a), axis=axis, keepdims=keepdims)
+        else:
+            try:
+                out = np.max(np.abs(a), axis=axis, keepdims=keepdims)
+            except ValueError:
+                raise ValueError(
+                    f"norm: the inf-norm of shape {np.shape(a)} along axis={axis} reduces "
+                    "an empty axis, which has no largest value; reduce along an axis of "
+                    "nonzero length") from None
+        ctx.saved = (a, out)
+        ctx.ord, ctx.axis, ctx.keepdims = ord, axis, keepdims
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a, out), axis, keepdims = ctx.saved, ctx.axis, ctx.keepdims
+        shape = np.shape(a)
+        if ctx.ord == 1:
+            return _expand(grad, shape, axis, keepdims) * np.sign(a)
+        if ctx.ord == 2:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scale = np.where(out == 0, 0, grad / out).astype(a.dtype, copy=False)
+            return a * _expand(scale, shape, axis, keepdims)
+        absa = np.abs(a)
+        hit = absa == _expand(out, shape, axis, keepdims)
+        count = np.sum(hit, axis=axis, keepdims=True)
+        return _masked(_expand(grad, shape, axis, keepdims), np.sign(a) * hit / count)
+
+
+class CumSum(Function):
+    rule = "d cumsum(a)_j/da_i = 1 for i ≤ j: the gradient is cumsum'd in reverse"
+    symbol = "cumsum"
+
+    @staticmethod
+    def forward(ctx, a, axis=None):
+        ctx.shape = np.shape(a)
+        if axis is None:  # NumPy: over the flattened values
+            a = np.reshape(a, -1)
+            axis = 0
+        else:
+            _check_axes("cumsum", a, axis)
+        ctx.axis = axis
+        if np.ndim(a) == 0:  # PyTorch: a 0-d tensor is its own running sum
+            return np.array(a)
+        return np.cumsum(a, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if np.ndim(grad):
+            axis = ctx.axis
+            grad = np.flip(np.cumsum(np.flip(grad, axis), axis=axis), axis)
+        return np.reshape(grad, ctx.shape)

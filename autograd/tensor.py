@@ -425,9 +425,68 @@ class Tensor:
     def T(self):
         return ops.Transpose.apply(self, axes=None)
 
-    # ------------------------------------------------------------------ erf (issue 11)
+    # ------------------------------------------------------------------ erf
     def erf(self):
         return ops.Erf.apply(self)
+
+    # ------------------------------------------------------------------ shapes,
+    # reductions and scans. NumPy's axis= / keepdims= or PyTorch's dim= / keepdim=
+    def squeeze(self, axis=None, *, dim=None):
+        """Drop size-1 axes: all of them, or those of ``axis`` (an axis whose length is
+        not 1 stays, as in ``torch.squeeze``; ``np.squeeze`` raises there)."""
+        axis, _ = _reduction_args("squeeze", axis, False, dim)
+        return ops.Squeeze.apply(self, axis=axis)
+
+    def unsqueeze(self, dim):
+        """A new size-1 axis at ``dim`` (``torch.unsqueeze``; ``expand_dims`` in NumPy)."""
+        return ops.Unsqueeze.apply(self, axis=dim)
+
+    def expand_dims(self, axis):
+        """New size-1 axes at ``axis``, an int or a tuple (``np.expand_dims``)."""
+        return ops.Unsqueeze.apply(self, axis=tuple(axis) if isinstance(axis, list) else axis)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        """Merge axes ``start_dim`` to ``end_dim`` into one (``torch.flatten``; a 0-d
+        tensor gives shape (1,))."""
+        return ops.Flatten.apply(self, start_dim=start_dim, end_dim=end_dim)
+
+    def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        """``log(exp(t).sum(axis))`` without overflow: shifted by the maximum."""
+        axis, keepdims = _reduction_args("logsumexp", axis, keepdims, dim, keepdim)
+        return ops.LogSumExp.apply(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None,
+            unbiased=None, correction=None):
+        """Variance, dividing by ``n - ddof``. NumPy's default ``ddof=0``, also with
+        ``dim=``; PyTorch's ``unbiased=True`` is ``ddof=1``, ``correction=c`` is ``ddof=c``."""
+        axis, keepdims = _reduction_args("var", axis, keepdims, dim, keepdim)
+        ddof = _ddof("var", ddof, unbiased, correction)
+        return ops.Var.apply(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis=None, ddof=0, keepdims=False, *, dim=None, keepdim=None,
+            unbiased=None, correction=None):
+        """Standard deviation, ``var(...).sqrt()`` with a gradient of 0 where it is 0
+        (as PyTorch); arguments as ``var``."""
+        axis, keepdims = _reduction_args("std", axis, keepdims, dim, keepdim)
+        ddof = _ddof("std", ddof, unbiased, correction)
+        return ops.Std.apply(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def norm(self, ord=2, axis=None, keepdims=False, *, p=None, dim=None, keepdim=None):
+        """Vector p-norm over ``axis`` (all values by default) for ``ord`` (PyTorch: ``p``)
+        1, 2 or inf, as ``torch.linalg.vector_norm``; the 2-norm's gradient at 0 is 0."""
+        axis, keepdims = _reduction_args("norm", axis, keepdims, dim, keepdim)
+        if p is not None:
+            if ord != 2:
+                raise TypeError(f"norm: got both ord={ord!r} and p={p!r}; give one (ord= "
+                                "is NumPy's name, p= PyTorch's)")
+            ord = p
+        return ops.Norm.apply(self, ord=ord, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis=None, *, dim=None):
+        """Running sum along ``axis`` (PyTorch: ``dim``); ``axis=None`` runs over the
+        flattened values, as ``np.cumsum``."""
+        axis, _ = _reduction_args("cumsum", axis, False, dim)
+        return ops.CumSum.apply(self, axis=axis)
 
 
 _NUMERIC_KINDS = "biufc"
@@ -479,6 +538,19 @@ def _reduction_args(op, axis, keepdims, dim=None, keepdim=None, default_axis=Non
     if keepdim is not None:
         keepdims = keepdim
     return (tuple(axis) if isinstance(axis, list) else axis), bool(keepdims)
+
+
+def _ddof(op, ddof, unbiased, correction):
+    """NumPy's ``ddof`` from PyTorch's ``unbiased`` or ``correction``, if given."""
+    given = [f"{k}={v!r}" for k, v in (("unbiased", unbiased), ("correction", correction))
+             if v is not None]
+    if len(given) > 1 or (given and ddof != 0):
+        raise TypeError(f"{op}: got {', '.join(given)}" + (f" and ddof={ddof!r}" if ddof
+                        else "") + "; give one (ddof= is NumPy's name, unbiased= and "
+                        "correction= PyTorch's)")
+    if unbiased is not None:
+        return 1 if unbiased else 0
+    return ddof if correction is None else correction
 
 
 _fn.register_tensor_type(Tensor)

@@ -489,7 +489,7 @@ def l2_penalty(params, weight_decay: float, include_bias: bool = False) -> ag.Te
     return total * (0.5 * weight_decay)
 
 
-# ------------------------------------------------------------------------ issue 11:
+# ------------------------------------------------------------------------
 # more activations, layer norm, embedding lookup, KL divergence (compositions of ops)
 
 _SQRT_HALF = math.sqrt(0.5)

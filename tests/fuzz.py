@@ -710,7 +710,7 @@ def explain(program: Program, found: Disagreement) -> Finding:
             if d:
                 return Finding(program, found, step.row.name, (alone, d),
                                reduce(program, found))
-    if forward and _rounding_only(program, found):
+    if _rounding_only(program, found) if forward else _gradient_rounding_only(program, found):
         return Finding(program, found, ROUNDING_ONLY, None, (program, found))
     return Finding(program, found, "engine", None, reduce(program, found))
 
@@ -734,6 +734,35 @@ def _rounding_only(program: Program, found: Disagreement) -> bool:
               for n in step.uses()]
     same_inputs = Program(inputs, [step], np.zeros(()), label=program.label)
     return check(same_inputs, [_alone(mode)], forward_only=True) is None
+
+
+def _gradient_rounding_only(program: Program, found: Disagreement) -> bool:
+    """The backward counterpart of ``_rounding_only``: whether every step's backward
+    does what PyTorch's does on our own inputs and our own upstream gradient.
+
+    Every value agreed, and no step disagrees on PyTorch's inputs and gradients; if each
+    step also agrees on ours, a rounding error met a boundary on the way back (a
+    gradient that cancels to exactly 0 there and to 3e-8 here, reaching a local
+    derivative that is infinite at a domain's edge: inf · 0 = NaN against ±inf)."""
+    if found.kind != "gradient":
+        return False
+    mode = replace(found.mode, retain=True, twice=False)
+    got = run_ours(program, mode)
+    if got.error:
+        return False
+    carries = set(program.grad_names())
+    for step in program.steps:
+        if step.out not in carries:
+            continue
+        inputs = [Input(n, np.asarray(got.values[n].data, dtype=np.float64), n in carries)
+                  for n in step.uses()]
+        upstream = got.grads.get(step.out)
+        seed = np.zeros(got.values[step.out].shape) if upstream is None else upstream
+        alone = Program(inputs, [step], np.asarray(seed, dtype=np.float64),
+                        label=program.label)
+        if check(alone, [_alone(mode)]) is not None:
+            return False
+    return True
 
 
 # ============================================================================ repros

@@ -695,6 +695,95 @@ _TORCH_GETITEM = ("{a}.reshape(-1)[torch.as_tensor("
 _TF = "torch.nn.functional"
 _BOUNDS = {"lo": (-0.5, 0.0, -1.0), "hi": (0.5, 1.0)}  # multiples of 1/2: off CLIPPED values
 
+# ---------------------------------------------------------------- shapes,
+# reductions and scans (squeeze, unsqueeze, flatten, logsumexp, var, std, norm, cumsum)
+
+
+def _squeeze(pick, shape):
+    """An int axis (any: PyTorch leaves an axis whose length is not 1) or a tuple."""
+    nd = len(shape)
+    if nd and pick.boolean():
+        axis = tuple(a - nd if pick.boolean() else a for a in pick.axes(nd, pick.integer(1, nd)))
+    else:
+        axis = pick.integer(-max(nd, 1), max(nd, 1) - 1)
+    return Sample(params={"axis": axis})
+
+
+def _unsqueeze(pick, shape):
+    nd = len(shape)
+    return Sample(params={"dim": pick.integer(-nd - 1, nd)})
+
+
+def _flatten(pick, shape):
+    n = max(len(shape), 1)
+    start = pick.integer(0, n - 1)
+    end = pick.integer(start, n - 1)
+    if pick.boolean():  # spelled from the end
+        start, end = start - n, end - n
+    return Sample(params={"start": start, "end": end})
+
+
+def _moments(pick, shape):
+    """A reduction whose axes hold at least two values when ddof is 1 (else 0)."""
+    sample = _reduction(pick, shape)
+    dims = sample.params["dims"]
+    axes = dims if isinstance(dims, tuple) else (dims,)
+    n = math.prod(shape[a] for a in axes) if shape else 1
+    ddof = pick.choice((0, 1)) if n >= 2 else 0
+    return Sample(params={**sample.params, "ddof": ddof, "unbiased": ddof == 1})
+
+
+def _near_constant(inputs, params):
+    """std / var: values along the axes equal up to rounding (not all exactly 0): the
+    two-pass mean rounds differently in another summation order, and std's gradient
+    jumps between 0 (std exactly 0) and a finite value."""
+    a, axis = inputs["a"], params.get("axis")
+    if a.size == 0:
+        return False
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    spread = np.max(a, axis=axis) - np.min(a, axis=axis)
+    scale = np.max(np.abs(a), axis=axis)
+    return bool(np.any((spread <= ROUNDING * np.maximum(scale, 1.0)) & (scale > 0)))
+
+
+def _near_abs_tie(inputs, params):
+    """inf-norm: two magnitudes nearly tie for the largest; 1-norm: a value near 0."""
+    a, axis = np.abs(inputs["a"]), params.get("axis")
+    if a.size == 0:
+        return False
+    axis = tuple(axis) if isinstance(axis, list) else axis
+    return near(inputs["a"], inputs["a"]) or near(a - np.max(a, axis=axis, keepdims=True), a)
+
+
+def _distinct_magnitudes(rng, shape):
+    """Magnitudes in about [0.5, 2.5], all distinct, random signs: no ties of |x|."""
+    return rng.choice([-1.0, 1.0], shape) * (1.5 + distinct(rng, shape) / 2)
+
+
+SQUEEZE = Family("size-1 axes to drop", _squeeze)
+UNSQUEEZE = Family("a new axis", _unsqueeze)
+FLATTEN = Family("a range of axes", _flatten)
+MOMENTS = Family("reduction with axis / keepdims / ddof", _moments)
+DISTINCT_MAGNITUDES = Domain("distinct magnitudes", _distinct_magnitudes)
+_VNORM = "torch.linalg.vector_norm"
+# inf-norm: elements that are not picked get no gradient even when an infinite one
+# arrives (PyTorch multiplies by its mask, 0 * inf = NaN): the reference selects first
+_INF_PICKED = ("torch.where({a}.abs() == {a}.abs().amax(dim={dims}, keepdim=True), {a}, "
+               "{a}.detach())")
+
+
+def _moment(name, op):
+    return OpInfo(name, op, MOMENTS, (
+        Form(f"{{a}}.{name}(axis={{axis}}, ddof={{ddof}}, keepdims={{keepdims}})",
+             f"torch.{name}({{a}}, dim={{dims}}, correction={{ddof}}, keepdim={{keepdims}})"),
+        Form(f"{{a}}.{name}(dim={{axis}}, unbiased={{unbiased}}, keepdim={{keepdims}})",
+             f"torch.{name}({{a}}, dim={{dims}}, unbiased={{unbiased}}, "
+             "keepdim={keepdims})"),
+        Form(f"ag.{name}({{a}})", f"torch.{name}({{a}}, dim=tuple(range({{a}}.ndim)), "
+             "correction=0)"),
+    ), rounding_sensitive=_near_constant)
+
+
 OPS = (
     _binary("add", ops.Add, "+"),
     _binary("sub", ops.Sub, "-"),
@@ -768,8 +857,52 @@ OPS = (
              f"{_TF}.nll_loss({{a}}, torch.as_tensor({{target}}), reduction={{reduction}})",
              params={"reduction": ("mean", "sum", "none")}),
     )),
-    # erf (issue 11)
+    # erf
     _unary("erf", ops.Erf, "erf", "erf"),
+    # shapes, reductions and scans
+    OpInfo("squeeze", ops.Squeeze, SQUEEZE, (
+        Form("{a}.squeeze()"),
+        Form("{a}.squeeze({axis})"),
+        Form("ag.squeeze({a}, dim={axis})", "torch.squeeze({a}, dim={axis})"),
+    )),
+    OpInfo("unsqueeze", ops.Unsqueeze, UNSQUEEZE, (
+        Form("{a}.unsqueeze({dim})"),
+        Form("{a}.expand_dims({dim})", "{a}.unsqueeze({dim})"),
+        Form("ag.expand_dims({a}, {dim})", "torch.unsqueeze({a}, {dim})"),
+    )),
+    # torch.flatten returns its input itself when it has nothing to merge (start_dim ==
+    # end_dim, a 1-D tensor): .clone() gives the reference its own node, as ours has
+    OpInfo("flatten", ops.Flatten, FLATTEN, (
+        Form("{a}.flatten({start}, {end})", "{a}.flatten({start}, {end}).clone()"),
+        Form("{a}.flatten()", "{a}.flatten().clone()"),
+        Form("ag.flatten({a}, {start})", "torch.flatten({a}, {start}).clone()"),
+    )),
+    OpInfo("logsumexp", ops.LogSumExp, REDUCTION, (
+        Form("{a}.logsumexp(axis={axis}, keepdims={keepdims})",
+             "torch.logsumexp({a}, dim={dims}, keepdim={keepdims})"),
+        Form("ag.logsumexp({a}, dim={axis}, keepdim={keepdims})",
+             "torch.logsumexp({a}, dim={dims}, keepdim={keepdims})"),
+        Form("{a}.logsumexp()", "torch.logsumexp({a}, dim=tuple(range({a}.ndim)))"),
+    ), domains={"a": LOGITS}),
+    _moment("var", ops.Var),
+    _moment("std", ops.Std),
+    OpInfo("norm", ops.Norm, REDUCTION, (
+        Form("{a}.norm(axis={axis}, keepdims={keepdims})",
+             f"{_VNORM}({{a}}, 2, dim={{dims}}, keepdim={{keepdims}})"),
+        Form("ag.norm({a})", f"{_VNORM}({{a}})"),
+        Form("{a}.norm({ord}, axis={axis}, keepdims={keepdims})",
+             f"{_VNORM}({{a}}, {{ord}}, dim={{dims}}, keepdim={{keepdims}})",
+             params={"ord": (1,)}, domains={"a": KINKED}, label="1-norm"),
+        Form("{a}.norm(p={ord}, dim={axis}, keepdim={keepdims})",
+             f"{_VNORM}({_INF_PICKED}, {{ord}}, dim={{dims}}, keepdim={{keepdims}})",
+             params={"ord": (math.inf,)}, domains={"a": DISTINCT_MAGNITUDES},
+             label="inf-norm"),
+    ), rounding_sensitive=_near_abs_tie),
+    OpInfo("cumsum", ops.CumSum, ALONG_AXIS, (
+        Form("{a}.cumsum({axis})", "torch.cumsum({a}, dim={axis})"),
+        Form("ag.cumsum({a}, dim={axis})", "torch.cumsum({a}, dim={axis})"),
+        Form("{a}.cumsum()", "torch.cumsum({a}.reshape(-1), dim=0)"),
+    )),
 )
 
 ROWS = {row.name: row for row in OPS}
@@ -893,6 +1026,8 @@ def literal(value, subscript: bool = False, dtype=None) -> str:
         return "..."
     if isinstance(value, float):
         return _float(value)
+    if isinstance(value, np.floating) and not np.isfinite(value):  # np.float32(inf)
+        return f"np.{value.dtype}({_float(float(value))})"
     if isinstance(value, (tuple, list)) and not subscript:
         inner = ", ".join(literal(v) for v in value)
         return f"({inner},)" if isinstance(value, tuple) and len(value) == 1 else (

@@ -70,10 +70,10 @@ DISPATCHED = {
                  SHAPES_2x3, "normal"),
     "np.reshape": (lambda a: np.reshape(a, (3, 2)), lambda a: a.reshape(3, 2), [(2, 3)],
                    "normal"),
-    "np.ravel": (np.ravel, lambda a: a.reshape(-1), [(2, 3)], "normal"),
-    "np.squeeze": (lambda a: np.squeeze(a, axis=1), lambda a: a.reshape(2, 3), [(2, 1, 3)],
+    "np.ravel": (np.ravel, lambda a: a.flatten(), [(2, 3)], "normal"),
+    "np.squeeze": (lambda a: np.squeeze(a, axis=1), lambda a: a.squeeze(1), [(2, 1, 3)],
                    "normal"),
-    "np.expand_dims": (lambda a: np.expand_dims(a, (0, -1)), lambda a: a.reshape(1, 2, 3, 1),
+    "np.expand_dims": (lambda a: np.expand_dims(a, (0, -1)), lambda a: a.expand_dims((0, -1)),
                        [(2, 3)], "normal"),
     "np.transpose": (lambda a: np.transpose(a, (1, 2, 0)), lambda a: a.transpose(1, 2, 0),
                      [(2, 3, 4)], "normal"),
@@ -84,6 +84,14 @@ DISPATCHED = {
     "np.clip": (lambda a: np.clip(a, -0.5, 0.5), lambda a: a.clip(-0.5, 0.5), [(2, 3)],
                 "normal"),
     "np.dot": (np.dot, lambda a, b: a @ b, [(2, 3), (3,)], "normal"),
+    # shapes, reductions and scans
+    "np.var": (lambda a: np.var(a, axis=0, ddof=1, keepdims=True),
+               lambda a: a.var(axis=0, ddof=1, keepdims=True), [(3, 2)], "normal"),
+    "np.std": (lambda a: np.std(a, correction=1), lambda a: a.std(ddof=1), [(2, 3)], "normal"),
+    "np.cumsum": (lambda a: np.cumsum(a, axis=1), lambda a: a.cumsum(1), [(2, 3)], "normal"),
+    "np.add.accumulate": (np.add.accumulate, lambda a: a.cumsum(0), [(2, 3)], "normal"),
+    "np.linalg.norm": (lambda a: np.linalg.norm(a, np.inf, axis=-1),
+                       lambda a: a.norm(np.inf, axis=-1), [(2, 3)], "normal"),
 }
 
 
@@ -126,6 +134,12 @@ TORCH_CASES = {
     "clip": (lambda a: np.clip(a, -0.5, 0.5), lambda th, a: a.clamp(-0.5, 0.5)),
     "rmul_numpy_scalar": (lambda a: np.float64(2.5) * a, lambda th, a: 2.5 * a),
     "ndarray_sub": (lambda a: np.ones(3) - a, lambda th, a: 1.0 - a),
+    "var_ddof": (lambda a: np.var(a, axis=0, ddof=1), lambda th, a: a.var(dim=0)),
+    "std": (np.std, lambda th, a: a.std(correction=0)),
+    "cumsum_axis": (lambda a: np.cumsum(a, axis=0), lambda th, a: a.cumsum(dim=0)),
+    "linalg_norm": (np.linalg.norm, lambda th, a: th.linalg.vector_norm(a)),
+    "linalg_norm_axis": (lambda a: np.linalg.norm(a, 1, axis=1, keepdims=True),
+                         lambda th, a: th.linalg.vector_norm(a, 1, dim=1, keepdim=True)),
 }
 
 
@@ -324,16 +338,14 @@ def x1():
 
 REFUSED = [
     # (call, what the message must contain: the function, then the way out)
-    (lambda t: np.cumsum(t), ["np.cumsum", "not differentiable", "np.cumsum(t.data"]),
     (lambda t: np.sort(t), ["np.sort", "not differentiable", "t.data"]),
     (lambda t: np.pad(t, 1), ["np.pad", "not differentiable", "t.data"]),
     (lambda t: np.einsum("i,i", t, t), ["np.einsum", "not differentiable", "t.data"]),
-    (lambda t: np.var(t), ["np.var", "not differentiable", "t.mean(", "t.data"]),
-    (lambda t: np.std(t), ["np.std", "not differentiable", ".sqrt()", "t.data"]),
-    (lambda t: np.add.accumulate(t), ["np.add.accumulate", "cumsum", "t.data"]),
     (lambda t: np.sin(t), ["np.sin", "t.data", "t.detach().numpy()"]),
     (lambda t: np.prod(t), ["np.prod", "t.data"]),
-    (lambda t: np.linalg.norm(t), ["np.linalg.norm", "(t * t).sum().sqrt()"]),
+    (lambda t: np.linalg.norm(t.reshape(1, 3), 1), ["np.linalg.norm", "matrix norm",
+                                                    "t.norm(ord, axis)", "t.data"]),
+    (lambda t: np.average(t), ["np.average", "t.mean(axis)", "t.data"]),
     (lambda t: np.fmax(t, 0.0), ["np.fmax", "ag.maximum"]),
     (lambda t: np.round(t), ["np.round", "np.rint", "t.data"]),
     (lambda t: np.copy(t), ["np.copy", "t.detach()"]),
@@ -436,3 +448,21 @@ def test_other_array_types_are_left_to_numpy():
         np.add(t, Other())
     with pytest.raises(TypeError):
         np.concatenate([t, Other()])
+
+
+# ------------------------------------------------------------- shapes, reductions, scans
+
+
+def test_squeeze_follows_numpy_and_the_method_follows_torch():
+    t = ag.Tensor(np.ones((2, 1, 3)), requires_grad=True)
+    with pytest.raises(ValueError):
+        np.squeeze(t, axis=0)  # NumPy refuses to squeeze an axis of length 2
+    assert t.squeeze(0).shape == (2, 1, 3)  # torch.squeeze leaves it
+    assert np.squeeze(t).shape == (2, 3)
+
+
+def test_var_refuses_ddof_and_correction_together():
+    with pytest.raises(ValueError, match="correction"):
+        np.var(x1(), ddof=1, correction=1)
+    with pytest.raises(TypeError, match="ddof"):
+        x1().var(ddof=1, unbiased=True)
