@@ -21,7 +21,19 @@ from .function import (
     set_default_dtype,
     set_grad_enabled,
 )
-from .functional import concat, grad, maximum, minimum, stack, value_and_grad, where
+from .functional import (
+    concat,
+    einsum,
+    grad,
+    index_add,
+    maximum,
+    minimum,
+    pad,
+    stack,
+    take_along_axis,
+    value_and_grad,
+    where,
+)
 from .gradcheck import GradcheckError, GradcheckResult, gradcheck, numerical_grad
 from .hooks import RemovableHandle
 from .tensor import Tensor
@@ -37,6 +49,7 @@ __all__ = [
     "draw_graph", "GraphDrawing", "GraphvizNotFoundError",
     "trace_backward", "BackwardTrace", "TraceStep", "detect_anomaly", "AnomalyError",
     "register_library",
+    "pad", "take_along_axis", "index_add", "einsum",
 ]
 __version__ = "0.1.0"
 
