@@ -29,6 +29,7 @@ from .functional import (
     maximum,
     minimum,
     pad,
+    scatter_add,
     stack,
     take_along_axis,
     value_and_grad,
@@ -49,7 +50,7 @@ __all__ = [
     "draw_graph", "GraphDrawing", "GraphvizNotFoundError",
     "trace_backward", "BackwardTrace", "TraceStep", "detect_anomaly", "AnomalyError",
     "register_library",
-    "pad", "take_along_axis", "index_add", "einsum",
+    "pad", "take_along_axis", "index_add", "scatter_add", "einsum",
 ]
 __version__ = "0.1.0"
 

@@ -11,7 +11,7 @@ from .function import no_grad
 from .tensor import Tensor
 
 __all__ = ["concat", "stack", "where", "maximum", "minimum", "grad", "value_and_grad",
-           "pad", "take_along_axis", "index_add", "einsum"]
+           "pad", "take_along_axis", "index_add", "scatter_add", "einsum"]
 
 
 def concat(tensors, axis: int = 0) -> Tensor:
@@ -70,6 +70,13 @@ def index_add(t, dim, index, source, *, alpha=1) -> Tensor:
     ``dim``, repeated indices adding up; gradients reach ``t`` and ``source``. (The
     scatter-add of an embedding's backward: ``torch.scatter_add`` with a 1-D index.)"""
     return t.index_add(dim, index, source, alpha=alpha)
+
+
+def scatter_add(t, dim, index, src) -> Tensor:
+    """``torch.scatter_add(t, dim, index, src)``, the adjoint of ``t.gather(dim,
+    index)``: ``src[i][j]`` added to ``t[i][index[i][j]]`` for ``dim=1``, repeats adding
+    up; gradients reach ``t`` and ``src`` (0 where ``index`` does not reach)."""
+    return t.scatter_add(dim, index, src)
 
 
 def einsum(subscripts, *tensors) -> Tensor:

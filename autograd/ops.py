@@ -53,6 +53,7 @@ __all__ = [
     "Pad",
     "TakeAlongAxis",
     "IndexAdd",
+    "ScatterAdd",
     "Sort",
     "TopK",
     "Einsum",
@@ -925,6 +926,49 @@ class IndexAdd(Function):
             gs = grad[ctx.where]
             if ctx.alpha != 1:
                 gs = gs * ctx.alpha
+        return grad, gs
+
+
+class ScatterAdd(Function):
+    """PyTorch's ``scatter_add``, the adjoint of ``gather``: ``out = a`` with
+    ``source[i][j]`` added to ``out[i][index[i][j]]`` (``dim=1``); ``index`` has as many
+    dimensions as ``a``, is no larger than ``source`` anywhere nor than ``a`` off
+    ``dim``, and only the part of ``source`` that ``index`` covers is added."""
+
+    rule = "d/da = 1,  d/dsource = grad gathered at index (0 where index does not reach)"
+    symbol = "scatter_add"
+
+    @staticmethod
+    def forward(ctx, a, source, axis=0, index=None):
+        idx = _integer_indices("scatter_add", index)
+        sa, ss, nd = np.shape(a), np.shape(source), np.ndim(a)
+        _check_axes("scatter_add", a, axis)
+        axis = axis % max(nd, 1)
+        if idx.ndim != nd or np.ndim(source) != nd:
+            raise ShapeError(f"scatter_add: index {idx.shape} and source {ss} need as many "
+                             f"dimensions as the tensor {sa} ({nd})")
+        if any(i > n for i, n in zip(idx.shape, ss)) or any(
+                i > n for d, (i, n) in enumerate(zip(idx.shape, sa)) if d != axis):
+            raise ShapeError(f"scatter_add: index of shape {idx.shape} must be no larger "
+                             f"than source {ss} in any dimension, nor than the tensor {sa} "
+                             f"off dim {axis}")
+        n = sa[axis] if nd else 1
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise IndexError(f"scatter_add: index holds {idx.min()}..{idx.max()}, out of "
+                             f"range for dim {axis} of size {n} (0 to {n - 1})")
+        ctx.crop = tuple(slice(0, i) for i in idx.shape)
+        ctx.where = _along(idx, axis, idx.shape) if nd else ()
+        ctx.source_shape = ss
+        out = np.array(a, dtype=np.result_type(a, source), copy=True)
+        np.add.at(out, ctx.where, source[ctx.crop])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        gs = None
+        if ctx.needs_input_grad[1]:
+            gs = np.zeros(ctx.source_shape, dtype=grad.dtype)
+            gs[ctx.crop] = grad[ctx.where]
         return grad, gs
 
 

@@ -440,6 +440,11 @@ class Tensor:
         ``index`` (1-D) along ``dim``; repeated indices add up. Gradients reach both."""
         return ops.IndexAdd.apply(self, source, axis=dim, index=_raw(index), alpha=alpha)
 
+    def scatter_add(self, dim, index, src):
+        """PyTorch's ``scatter_add`` (the adjoint of ``gather``): a copy of ``self`` with
+        ``src[i][j]`` added at ``[i][index[i][j]]`` for ``dim=1``; repeats add up."""
+        return ops.ScatterAdd.apply(self, src, axis=dim, index=_raw(index))
+
     def sort(self, axis=-1, descending=False, *, dim=None, stable=True):
         """``values, indices = t.sort(dim)`` as in PyTorch: the sorted values (with a
         gradient back to where each came from) and their positions, an int64 ndarray.

@@ -499,6 +499,19 @@ def _index_add(pick, shape):
     return Sample({"b": Partner(source)}, {"axis": axis, "index": index})
 
 
+def _scatter_add(pick, shape):
+    """torch.scatter_add: an index (with repeats) no larger than the tensor off the
+    axis, and a source of the index's shape (a larger source is computed forward by
+    PyTorch, but its backward then returns a gradient of the wrong shape)."""
+    nd = len(shape)
+    axis = pick.integer(-nd, nd - 1)
+    ax, n = axis % nd, shape[axis]
+    sides = tuple((pick.choice((1, 2, 4)) if n else 0) if d == ax
+                  else pick.integer(min(m, 1), m) for d, m in enumerate(shape))
+    index = pick.generator().integers(0, max(n, 1), sides)
+    return Sample({"b": Partner(sides)}, {"axis": axis, "index": index})
+
+
 def _sort(pick, shape):
     nd = len(shape)
     axis = pick.integer(-nd, nd - 1)
@@ -541,6 +554,7 @@ def _einsum(pick, shape):
 PAD = Family("NumPy pad widths", _pad)
 GATHER = Family("indices along an axis", _gather, min_dims=1)
 INDEX_ADD = Family("1-D index and source along an axis", _index_add, min_dims=1)
+SCATTER_ADD = Family("index and larger source along an axis", _scatter_add, min_dims=1)
 SORT = Family("along one axis, with k and order", _sort, min_dims=1)
 EINSUM = Family("einsum subscripts, one and two operands", _einsum, max_dims=4)
 
@@ -908,6 +922,12 @@ OPS = (
         Form("ag.index_add({a}, {axis}, {index}, {b}, alpha={alpha})",
              "{a}.index_add({axis}, torch.as_tensor({index}), {b}, alpha={alpha})",
              params={"alpha": (2.0, -0.5)}),
+    )),
+    OpInfo("scatter_add", ops.ScatterAdd, SCATTER_ADD, (
+        Form("{a}.scatter_add({axis}, {index}, {b})",
+             "{a}.scatter_add({axis}, torch.as_tensor({index}), {b})"),
+        Form("ag.scatter_add({a}, {axis}, {index}, {b})",
+             "torch.scatter_add({a}, {axis}, torch.as_tensor({index}), {b})"),
     )),
     OpInfo("sort", ops.Sort, SORT, (
         Form("{a}.sort({axis}, descending={descending}).values", _TORCH_SORT + ".values"),

@@ -241,3 +241,44 @@ def test_einsum_sums_a_letter_only_one_operand_has_first_as_torch():
     ref = torch.einsum("ijk,jm", torch.tensor(a), torch.tensor(b))
     np.testing.assert_array_equal(out.data, ref.numpy())
     assert np.isposinf(out.data).all()
+
+
+# ------------------------------------------------------------------------ scatter_add
+
+
+def test_scatter_add_is_the_adjoint_of_gather():
+    rng = np.random.default_rng(5)
+    index = rng.integers(0, 4, (3, 5))
+    x, y = rng.standard_normal((3, 4)), rng.standard_normal((3, 5))
+    gathered = leaf(x).gather(1, index)
+    scattered = ag.scatter_add(ag.Tensor(np.zeros((3, 4))), 1, index, ag.Tensor(y))
+    # <gather(x), y> = <x, scatter_add(0, y)>
+    np.testing.assert_allclose((gathered.data * y).sum(), (x * scattered.data).sum())
+    a, s, t, ts = leaf(x), leaf(y), twin(x), twin(y)
+    out = a.scatter_add(1, index, s)
+    ref = t.scatter_add(1, torch.as_tensor(index), ts)
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-12)
+    check_backward(a, t, out, ref)
+    np.testing.assert_array_equal(s.grad, ts.grad.numpy())
+
+
+def test_scatter_add_with_a_larger_source_uses_the_part_index_covers():
+    src = leaf(np.arange(6.0).reshape(2, 3))
+    out = leaf(np.zeros((2, 2))).scatter_add(1, np.array([[1], [0]]), src)
+    expected = torch.zeros(2, 2).double().scatter_add(
+        1, torch.tensor([[1], [0]]), torch.arange(6.0).double().reshape(2, 3))
+    np.testing.assert_array_equal(out.data, expected.numpy())
+    out.backward(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    np.testing.assert_array_equal(src.grad, [[2.0, 0.0, 0.0], [3.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("index, source_shape, error, match", [
+    ([[0, 2]], (1, 2), IndexError, "out of range"),
+    ([[0, 1, 0]], (1, 2), ag.ShapeError, "no larger"),
+    ([0, 1], (2,), ag.ShapeError, "as many dimensions"),
+])
+def test_scatter_add_refuses_what_torch_refuses(index, source_shape, error, match):
+    with pytest.raises(RuntimeError):
+        torch.zeros(2, 2).scatter_add(1, torch.tensor(index), torch.ones(source_shape))
+    with pytest.raises(error, match=f"scatter_add: .*{match}"):
+        leaf(np.zeros((2, 2))).scatter_add(1, np.array(index), leaf(np.ones(source_shape)))
