@@ -24,16 +24,21 @@ from .function import (
 from .functional import (
     concat,
     cumsum,
+    einsum,
     expand_dims,
     flatten,
     grad,
+    index_add,
     logsumexp,
     maximum,
     minimum,
     norm,
+    pad,
+    scatter_add,
     squeeze,
     stack,
     std,
+    take_along_axis,
     unsqueeze,
     value_and_grad,
     var,
@@ -56,6 +61,7 @@ __all__ = [
     "register_library",
     "squeeze", "unsqueeze", "expand_dims", "flatten", "logsumexp", "var", "std", "norm",
     "cumsum",
+    "pad", "take_along_axis", "index_add", "scatter_add", "einsum",
 ]
 __version__ = "0.1.0"
 

@@ -12,7 +12,7 @@ from .tensor import Tensor
 
 __all__ = ["concat", "stack", "where", "maximum", "minimum", "grad", "value_and_grad",
            "squeeze", "unsqueeze", "expand_dims", "flatten", "logsumexp", "var", "std", "norm",
-           "cumsum"]
+           "cumsum", "pad", "take_along_axis", "index_add", "scatter_add", "einsum"]
 
 
 def concat(tensors, axis: int = 0) -> Tensor:
@@ -39,6 +39,54 @@ def maximum(a, b) -> Tensor:
 def minimum(a, b) -> Tensor:
     """Elementwise minimum; at ties each side gets half the gradient."""
     return ops.Minimum.apply(a, b)
+
+
+# ----------------------------------------------------------------- padding, gathering, einsum
+
+
+def pad(t, pad_width, value=0.0) -> Tensor:
+    """Constant padding with NumPy's ``pad_width``: ``n`` (every side of every axis),
+    ``(before, after)`` (every axis) or one ``(before, after)`` pair per axis, first
+    axis first. ``torch.nn.functional.pad(x, p, value=v)`` lists the pairs the other way
+    round, from the last axis backwards and flattened: ``ag.pad(t, ((0, 0), (1, 2), (3,
+    4)))`` is ``F.pad(x, (3, 4, 1, 2))``. The gradient is the output's with the padding
+    cut off."""
+    return ops.Pad.apply(t, pad_width=pad_width, value=value)
+
+
+def take_along_axis(t, indices, axis) -> Tensor:
+    """``np.take_along_axis``: ``t``'s values at ``indices`` along ``axis`` (``indices``
+    broadcast against ``t`` on the other axes; ``axis=None`` reads the flattened
+    tensor). PyTorch's ``torch.gather(t, dim, index)`` is ``t.gather(dim, index)``. The
+    gradient is scattered back, repeats summed."""
+    idx = indices.numpy() if isinstance(indices, Tensor) else indices
+    if axis is None:
+        t, axis = ops.Reshape.apply(t, shape=(-1,)), 0
+    return ops.TakeAlongAxis.apply(t, indices=idx, axis=axis)
+
+
+def index_add(t, dim, index, source, *, alpha=1) -> Tensor:
+    """``t.index_add(dim, index, source)``, PyTorch's ``index_add``: a copy of ``t``
+    with ``alpha * source[..., i, ...]`` added to ``t[..., index[i], ...]`` along
+    ``dim``, repeated indices adding up; gradients reach ``t`` and ``source``. (The
+    scatter-add of an embedding's backward: ``torch.scatter_add`` with a 1-D index.)"""
+    return t.index_add(dim, index, source, alpha=alpha)
+
+
+def scatter_add(t, dim, index, src) -> Tensor:
+    """``torch.scatter_add(t, dim, index, src)``, the adjoint of ``t.gather(dim,
+    index)``: ``src[i][j]`` added to ``t[i][index[i][j]]`` for ``dim=1``, repeats adding
+    up; gradients reach ``t`` and ``src`` (0 where ``index`` does not reach)."""
+    return t.scatter_add(dim, index, src)
+
+
+def einsum(subscripts, *tensors) -> Tensor:
+    """``np.einsum`` / ``torch.einsum`` on tensors: ``'ij,jk->ik'`` (explicit output) or
+    ``'ij,jk'`` (implicit: the letters that appear once, alphabetically). Every axis is
+    named by a letter (no ``...``). Each operand's gradient is again an einsum."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])  # torch.einsum(eq, [a, b])
+    return ops.Einsum.apply(*tensors, subscripts=subscripts)
 
 
 def value_and_grad(fn, argnums=0):

@@ -29,9 +29,9 @@ The rule, for every NumPy function or ufunc called with a Tensor among its argum
    does on the values (an ndarray, a number, a tuple). ``answered()`` lists them.
 3. **Everything else refuses** with a ``TypeError`` naming the function and the way out:
    the ``ag`` spelling where there is one (``np.average(t)``: ``t.mean(axis)``),
-   or "not differentiable yet" for ops a later version adds (``np.sort``, ``np.pad``,
-   ``np.einsum``), and always the deliberate exit from the graph: call it on the values,
-   ``np.sort(t.data)`` (or ``t.detach().numpy()``).
+   or "not differentiable yet" for ops a later version adds (``np.convolve``),
+   and always the deliberate exit from the graph: call it on the values,
+   ``np.convolve(t.data, ...)`` (or ``t.detach().numpy()``).
 
 ``out=`` is refused whenever a Tensor takes part (``arr += t`` too): a Tensor in a graph is
 never changed in place, and writing a result into an ndarray would drop the graph.
@@ -159,6 +159,7 @@ class _Fixed:
 
 _ONLY_NONE, _ONLY_TRUE, _ONLY_C = _Fixed(None), _Fixed(True), _Fixed("C")
 _ONLY_SAME_KIND = _Fixed("same_kind")
+_ONLY_CONSTANT, _ONLY_K, _ONLY_SAFE = _Fixed("constant"), _Fixed("K"), _Fixed("safe")
 # ufunc keyword arguments (NumPy passes only the ones given) and their defaults
 _UFUNC_DEFAULTS = {"where": True, "casting": "same_kind", "order": "K", "dtype": None,
                    "subok": True, "signature": None}
@@ -400,6 +401,46 @@ def _norm(x, ord=None, axis=None, keepdims=False):
     return x.norm(2 if ord is None else ord, axis=axis, keepdims=keepdims)
 
 
+# padding, gathering, sorting, einsum
+
+
+@_implements(np.pad, ag="ag.pad(t, pad_width, value)")
+def _pad(array, pad_width, mode=_ONLY_CONSTANT, *, constant_values=0, **kwargs):
+    if kwargs or np.ndim(constant_values) or not isinstance(array, _tensor.Tensor):
+        raise TypeError("np.pad on a Tensor: only mode='constant' with one constant value "
+                        "(constant_values=v) and the padded array a Tensor; use "
+                        "ag.pad(t, pad_width, value=v), or np.pad(t.data, ...) to leave "
+                        "the graph on purpose")
+    return ops.Pad.apply(array, pad_width=pad_width, value=constant_values)
+
+
+@_implements(np.take_along_axis, ag="ag.take_along_axis(t, indices, axis)")
+def _take_along_axis(arr, indices, axis=-1):
+    if isinstance(indices, _tensor.Tensor):
+        indices = _values(indices)
+    if axis is None:  # NumPy reads the flattened array
+        arr, axis = arr.reshape(-1), 0
+    return ops.TakeAlongAxis.apply(arr, indices=indices, axis=axis)
+
+
+@_implements(np.sort, ag="t.sort(axis).values")
+def _sort(a, axis=-1, kind=None, order=_ONLY_NONE, *, stable=None):
+    # every kind gives the same values; the gradient follows the stable order
+    if axis is None:  # NumPy sorts the flattened array
+        a, axis = a.reshape(-1), -1
+    return a.sort(axis).values
+
+
+@_implements(np.einsum, ag="ag.einsum(subscripts, *tensors)")
+def _einsum(*operands, out=_ONLY_NONE, optimize=False, dtype=_ONLY_NONE, order=_ONLY_K,
+            casting=_ONLY_SAFE):
+    if not operands or not isinstance(operands[0], str):
+        raise TypeError("np.einsum on a Tensor: give the subscripts as a string "
+                        "('ij,jk->ik'); the sublist form is not supported")
+    # optimize only changes the order of the products, not the result
+    return ops.Einsum.apply(*operands[1:], subscripts=operands[0])
+
+
 # answers on the values (rule 2); ufuncs give a Tensor that does not require grad
 _ANSWERED_UFUNCS = frozenset({
     np.equal, np.not_equal, np.greater, np.greater_equal, np.less, np.less_equal,
@@ -425,9 +466,6 @@ _NO_OP = "has no ag op of its own"
 # refused callables with something better to say than the generic message (a function,
 # a ufunc call, or (ufunc, method)): (why it is refused, the ag spelling or "" if none)
 _REFUSED = {
-    np.sort: (_LATER, ""),
-    np.pad: (_LATER, ""),
-    np.einsum: (_LATER, "a @ b or (a * b).sum(axis) cover many two-operand cases"),
     np.convolve: (_LATER, ""),
     np.average: (_NO_OP, "t.mean(axis), or (t * w).sum(axis) / w.sum(axis)"),
     np.fmax: (_NO_OP + " (it ignores NaN)", "ag.maximum(a, b), which propagates NaN"),

@@ -60,6 +60,14 @@ __all__ = [
     "Std",
     "Norm",
     "CumSum",
+    # padding, gathering, sorting, einsum
+    "Pad",
+    "TakeAlongAxis",
+    "IndexAdd",
+    "ScatterAdd",
+    "Sort",
+    "TopK",
+    "Einsum",
 ]
 
 # ----------------------------------------------------------------------- helpers
@@ -1036,3 +1044,351 @@ class CumSum(Function):
             axis = ctx.axis
             grad = np.flip(np.cumsum(np.flip(grad, axis), axis=axis), axis)
         return np.reshape(grad, ctx.shape)
+
+
+# ----------------------------------------------------------------------- padding,
+# gathering and scattering, sorting, einsum
+
+
+def _integer_indices(op, index) -> np.ndarray:
+    """``index`` as an integer array, or a TypeError naming ``op``."""
+    index = np.asarray(index)
+    if index.dtype.kind not in "iu" and not (index.dtype.kind == "f" and index.size == 0):
+        raise TypeError(f"{op}: indices must be integers, got dtype {index.dtype}; "
+                        "convert them (np.asarray(index, dtype=np.int64))")
+    return index.astype(np.intp, copy=False)
+
+
+def _pad_pairs(pad_width, ndim):
+    """NumPy's ``pad_width`` (n, (before, after) or one pair per axis) as ndim pairs."""
+    widths = np.asarray(pad_width)
+    if widths.size and widths.dtype.kind not in "iu":
+        raise TypeError(f"pad: pad_width must be integers, got {pad_width!r}")
+    if ndim == 0:  # nothing to pad: a 0-d tensor comes back as it is
+        return []
+    try:
+        pairs = np.broadcast_to(np.asarray(pad_width), (ndim, 2))
+    except ValueError:
+        raise ValueError(f"pad: pad_width {pad_width!r} does not fit {ndim} dimensions; "
+                         "give n, (before, after), or one (before, after) pair per "
+                         "axis") from None
+    if pairs.dtype.kind not in "iu":
+        raise TypeError(f"pad: pad_width must be integers, got {pad_width!r}")
+    if np.any(pairs < 0):
+        raise ValueError(f"pad: pad_width {pad_width!r} holds a negative width; pad adds "
+                         "values (crop with t[slices] instead)")
+    return [(int(b), int(e)) for b, e in pairs]
+
+
+class Pad(Function):
+    """Constant padding, NumPy's ``pad_width``: one ``(before, after)`` pair per axis,
+    first axis first. ``torch.nn.functional.pad`` takes the pairs from the *last* axis
+    backwards, flattened: NumPy's ``((0, 0), (1, 2), (3, 4))`` is PyTorch's
+    ``(3, 4, 1, 2)``."""
+
+    rule = "d pad(a)/da: the gradient with the padding cut off"
+    symbol = "pad"
+
+    @staticmethod
+    def forward(ctx, a, pad_width=0, value=0.0):
+        pairs = _pad_pairs(pad_width, np.ndim(a))
+        ctx.window = tuple(slice(b, b + n) for (b, _), n in zip(pairs, np.shape(a)))
+        if not pairs:
+            return np.array(a, copy=True)
+        return np.pad(a, pairs, mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[ctx.window]
+
+
+def _along(index, axis, shape):
+    """The integer-array index that picks ``a[..., index[...], ...]`` along ``axis`` with
+    every other axis running alongside ``index`` (``shape``: how far each runs)."""
+    nd = len(shape)
+    parts = []
+    for d in range(nd):
+        if d == axis:
+            parts.append(index)
+        else:
+            sides = [1] * nd
+            sides[d] = shape[d]
+            parts.append(np.arange(shape[d]).reshape(sides))
+    return tuple(parts)
+
+
+class TakeAlongAxis(Function):
+    """``np.take_along_axis`` (``indices`` broadcast against ``a`` off ``axis``, negative
+    indices count from the end) or, with ``gather=True``, ``torch.gather`` (``indices``
+    as many dimensions as ``a``, no larger off ``axis``, from 0 to the axis length)."""
+
+    rule = "d a[idx along axis]/da: the gradient scattered back to idx (repeats summed)"
+    symbol = "gather"
+
+    @staticmethod
+    def forward(ctx, a, indices=None, axis=-1, gather=False):
+        op = "gather" if gather else "take_along_axis"
+        idx = _integer_indices(op, indices)
+        shape, nd = np.shape(a), np.ndim(a)
+        if idx.ndim != nd:
+            raise ShapeError(f"{op}: indices of shape {idx.shape} for a tensor of shape "
+                             f"{shape}: both need the same number of dimensions ({nd})")
+        _check_axes(op, a, axis)
+        axis = axis % max(nd, 1)
+        if nd == 0:
+            ctx.shape, ctx.index = shape, ()
+            return np.array(a, copy=True)
+        n = shape[axis]
+        if gather:
+            if any(i > s for d, (i, s) in enumerate(zip(idx.shape, shape)) if d != axis):
+                raise ShapeError(f"gather: index of shape {idx.shape} is larger than the "
+                                 f"input {shape} off dim {axis}; each other dimension of "
+                                 "index must be at most the input's")
+            if idx.size and (idx.min() < 0 or idx.max() >= n):
+                raise IndexError(f"gather: index holds {idx.min()}..{idx.max()}, out of "
+                                 f"range for dim {axis} of size {n} (0 to {n - 1})")
+            runs = idx.shape
+        else:
+            if idx.size and (idx.min() < -n or idx.max() >= n):
+                raise IndexError(f"take_along_axis: indices hold {idx.min()}..{idx.max()}, "
+                                 f"out of range for axis {axis} of size {n}")
+            try:
+                np.broadcast_shapes(shape[:axis] + shape[axis + 1:],
+                                    idx.shape[:axis] + idx.shape[axis + 1:])
+            except ValueError:
+                raise ShapeError(f"take_along_axis: indices of shape {idx.shape} do not "
+                                 f"broadcast with shape {shape} off axis {axis}") from None
+            runs = shape
+        ctx.shape, ctx.index = shape, _along(idx, axis, runs)
+        return a[ctx.index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = np.zeros(ctx.shape, dtype=grad.dtype)
+        np.add.at(out, ctx.index, grad)
+        return out
+
+
+class IndexAdd(Function):
+    """PyTorch's ``index_add``: ``out = a`` with ``alpha * source[..., i, ...]`` added to
+    ``out[..., index[i], ...]`` along ``axis`` (repeated indices add up)."""
+
+    rule = "d/da = 1,  d/dsource = alpha · grad[..., index, ...]"
+    symbol = "index_add"
+
+    @staticmethod
+    def forward(ctx, a, source, axis=0, index=None, alpha=1):
+        idx = _integer_indices("index_add", index)
+        sa, ss, nd = np.shape(a), np.shape(source), np.ndim(a)
+        _check_axes("index_add", a, axis)
+        axis = axis % max(nd, 1)
+        if idx.ndim > 1:
+            raise ShapeError(f"index_add: index must be 1-D, got shape {idx.shape}")
+        if nd == 0:
+            raise ShapeError("index_add: a 0-d tensor has no dimension to add along; "
+                             "reshape it to (1,) first")
+        idx = idx.reshape(-1)
+        want = sa[:axis] + (idx.size,) + sa[axis + 1:]
+        if ss != want:
+            raise ShapeError(f"index_add: source of shape {ss} for a tensor of shape {sa} "
+                             f"and {idx.size} indices along dim {axis}: source needs shape "
+                             f"{want}")
+        n = sa[axis]
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise IndexError(f"index_add: index holds {idx.min()}..{idx.max()}, out of "
+                             f"range for dim {axis} of size {n} (0 to {n - 1})")
+        where = (slice(None),) * axis + (idx,)
+        if isinstance(alpha, np.generic):
+            alpha = weak_scalar(alpha, source)  # x32.index_add(..., alpha=np.float64(2))
+        out = np.array(a, dtype=np.result_type(a, source), copy=True)
+        np.add.at(out, where, source * alpha if alpha != 1 else source)
+        ctx.where, ctx.alpha = where, alpha
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        gs = None
+        if ctx.needs_input_grad[1]:
+            gs = grad[ctx.where]
+            if ctx.alpha != 1:
+                gs = gs * ctx.alpha
+        return grad, gs
+
+
+class ScatterAdd(Function):
+    """PyTorch's ``scatter_add``, the adjoint of ``gather``: ``out = a`` with
+    ``source[i][j]`` added to ``out[i][index[i][j]]`` (``dim=1``); ``index`` has as many
+    dimensions as ``a``, is no larger than ``source`` anywhere nor than ``a`` off
+    ``dim``, and only the part of ``source`` that ``index`` covers is added."""
+
+    rule = "d/da = 1,  d/dsource = grad gathered at index (0 where index does not reach)"
+    symbol = "scatter_add"
+
+    @staticmethod
+    def forward(ctx, a, source, axis=0, index=None):
+        idx = _integer_indices("scatter_add", index)
+        sa, ss, nd = np.shape(a), np.shape(source), np.ndim(a)
+        _check_axes("scatter_add", a, axis)
+        axis = axis % max(nd, 1)
+        if idx.ndim != nd or np.ndim(source) != nd:
+            raise ShapeError(f"scatter_add: index {idx.shape} and source {ss} need as many "
+                             f"dimensions as the tensor {sa} ({nd})")
+        if any(i > n for i, n in zip(idx.shape, ss)) or any(
+                i > n for d, (i, n) in enumerate(zip(idx.shape, sa)) if d != axis):
+            raise ShapeError(f"scatter_add: index of shape {idx.shape} must be no larger "
+                             f"than source {ss} in any dimension, nor than the tensor {sa} "
+                             f"off dim {axis}")
+        n = sa[axis] if nd else 1
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise IndexError(f"scatter_add: index holds {idx.min()}..{idx.max()}, out of "
+                             f"range for dim {axis} of size {n} (0 to {n - 1})")
+        ctx.crop = tuple(slice(0, i) for i in idx.shape)
+        ctx.where = _along(idx, axis, idx.shape) if nd else ()
+        ctx.source_shape = ss
+        out = np.array(a, dtype=np.result_type(a, source), copy=True)
+        np.add.at(out, ctx.where, source[ctx.crop])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        gs = None
+        if ctx.needs_input_grad[1]:
+            gs = np.zeros(ctx.source_shape, dtype=grad.dtype)
+            gs[ctx.crop] = grad[ctx.where]
+        return grad, gs
+
+
+class Sort(Function):
+    """The values of ``a`` in the order ``indices`` gives along ``axis`` (the Tensor
+    methods ``sort`` and ``topk`` compute the order and pass it): each output element is
+    one input element, so the gradient goes back to where that element came from."""
+
+    rule = "d sorted(a)_j/da_i = 1 where element j came from i"
+    symbol = "sort"
+
+    @staticmethod
+    def forward(ctx, a, indices=None, axis=-1):
+        ctx.shape, ctx.axis, ctx.indices = np.shape(a), axis, indices
+        if np.ndim(a) == 0:
+            return np.array(a, copy=True)
+        return np.take_along_axis(a, indices, axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if not ctx.shape:
+            return grad
+        out = np.zeros(ctx.shape, dtype=grad.dtype)
+        np.put_along_axis(out, ctx.indices, grad, ctx.axis)  # no repeats along an axis
+        return out
+
+
+class TopK(Sort):
+    rule = "d topk(a)_j/da_i = 1 where element j came from i, 0 for the rest"
+    symbol = "topk"
+
+
+def sort_order(a, axis=-1, descending=False) -> np.ndarray:
+    """Stable positions that sort ``a`` along ``axis``, as ``torch.sort(stable=True)``:
+    equal values keep their order, NaN sorts as the largest value."""
+    if np.ndim(a) == 0:
+        return np.zeros((), dtype=np.int64)
+    if not descending:
+        return np.argsort(a, axis=axis, kind="stable")
+    # reverse, sort ascending, reverse back: ties keep their order and NaN comes first
+    n = np.shape(a)[axis]
+    flipped = np.argsort(np.flip(a, axis), axis=axis, kind="stable")
+    return np.flip(n - 1 - flipped, axis)
+
+
+def _einsum_terms(subscripts, operands):
+    """``(input terms, output term)`` of ``subscripts``; the implicit output is the
+    letters that appear once, in alphabetical order, as NumPy and PyTorch take it."""
+    if not isinstance(subscripts, str):
+        raise TypeError("einsum: subscripts must be a string such as 'ij,jk->ik', got "
+                        f"{type(subscripts).__name__}")
+    spec = subscripts.replace(" ", "")
+    if "." in spec:
+        raise ValueError(f"einsum {subscripts!r}: '...' is not supported; name every axis "
+                         "with a letter")
+    inputs, arrow, output = spec.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum {subscripts!r}: {len(terms)} operand term(s) for "
+                         f"{len(operands)} tensor(s)")
+    for term, x in zip(terms, operands):
+        if not term.isalpha() and term or len(term) != np.ndim(x):
+            raise ValueError(f"einsum {subscripts!r}: term {term!r} for an operand of shape "
+                             f"{np.shape(x)}: give one letter per dimension")
+    if not arrow:
+        letters = "".join(terms)
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    return terms, output
+
+
+def _sum_own_letters(terms, arrays, output):
+    """Each operand with the letters that only it has (elsewhere absent or of length 1,
+    and not in the output) summed out first, as PyTorch does: the same sum, but an inf
+    meeting values of both signs gives ±inf as in PyTorch, not NaN."""
+    if len(arrays) < 2:
+        return arrays
+    out = []
+    for i, (term, x) in enumerate(zip(terms, arrays)):
+        elsewhere = {c for j, (t, y) in enumerate(zip(terms, arrays)) if j != i
+                     for c, n in zip(t, np.shape(y)) if n != 1}
+        own = tuple(k for k, c in enumerate(term) if term.count(c) == 1 and c not in output
+                    and c not in elsewhere and np.shape(x)[k] != 1)
+        out.append(np.sum(x, axis=own, keepdims=True) if own else x)
+    return out
+
+
+class Einsum(Function):
+    """``np.einsum`` with explicit letters (implicit output allowed). The gradient of each
+    operand is another einsum: the output's gradient times the other operands, onto the
+    operand's letters (broadcast over letters only it has, summed over its length-1
+    axes that broadcast, put on the diagonal for a repeated letter)."""
+
+    rule = "d einsum(…, a, …)/da = einsum(grad, other operands → a's letters)"
+    symbol = "einsum"
+
+    @staticmethod
+    def forward(ctx, *arrays, subscripts=""):
+        terms, output = _einsum_terms(subscripts, arrays)
+        sizes = {}  # each letter's length; a length of 1 broadcasts, as in NumPy
+        for term, x in zip(terms, arrays):
+            for c, n in zip(term, np.shape(x)):
+                if n != 1 or c not in sizes:
+                    sizes[c] = n
+        ctx.saved, ctx.terms, ctx.output, ctx.sizes = arrays, terms, output, sizes
+        try:
+            return np.einsum(",".join(terms) + "->" + output, *_sum_own_letters(
+                terms, arrays, output))
+        except ValueError as err:
+            shapes = ", ".join(str(np.shape(x)) for x in arrays)
+            raise ShapeError(f"einsum {subscripts!r} on shapes {shapes}: {err}") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        arrays, terms, output = ctx.saved, ctx.terms, ctx.output
+        grads = []
+        for i, (term, x) in enumerate(zip(terms, arrays)):
+            if not ctx.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            others = [t for j, t in enumerate(terms) if j != i]
+            known = set(output).union(*others)
+            letters = "".join(dict.fromkeys(term))  # each letter once, in order
+            reached = "".join(c for c in letters if c in known)
+            spec = ",".join([output] + others) + "->" + reached
+            g = np.einsum(spec, grad, *(y for j, y in enumerate(arrays) if j != i))
+            g = np.expand_dims(g, [k for k, c in enumerate(letters) if c not in known])
+            g = np.broadcast_to(g, tuple(ctx.sizes[c] for c in letters))
+            own = dict(zip(term, np.shape(x)))
+            spread = tuple(k for k, c in enumerate(letters) if own[c] != ctx.sizes[c])
+            if spread:  # a length-1 axis of x that broadcast: its gradient summed
+                g = g.sum(axis=spread, keepdims=True)
+            if len(letters) < len(term):  # a repeated letter: onto the diagonal
+                full = np.zeros(np.shape(x), dtype=g.dtype)
+                np.einsum(term + "->" + letters, full)[...] = g  # a writeable view
+                g = full
+            grads.append(g)
+        return tuple(grads)

@@ -7,6 +7,8 @@ step generator (``engine.py``).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import function as _fn
@@ -488,6 +490,50 @@ class Tensor:
         axis, _ = _reduction_args("cumsum", axis, False, dim)
         return ops.CumSum.apply(self, axis=axis)
 
+    # ------------------------------------------------------------------ padding,
+    # gathering and scattering, sorting (ag.pad, ag.take_along_axis, ag.einsum
+    # are in functional.py)
+    def gather(self, dim, index):
+        """``torch.gather``: ``out[i][j] = self[i][index[i][j]]`` for ``dim=1``; ``index``
+        has as many dimensions as ``self``, integers from 0 to the dim's length."""
+        return ops.TakeAlongAxis.apply(self, indices=_raw(index), axis=dim, gather=True)
+
+    def index_add(self, dim, index, source, *, alpha=1):
+        """PyTorch's ``index_add``: a copy of ``self`` with ``alpha * source`` added at
+        ``index`` (1-D) along ``dim``; repeated indices add up. Gradients reach both."""
+        return ops.IndexAdd.apply(self, source, axis=dim, index=_raw(index), alpha=alpha)
+
+    def scatter_add(self, dim, index, src):
+        """PyTorch's ``scatter_add`` (the adjoint of ``gather``): a copy of ``self`` with
+        ``src[i][j]`` added at ``[i][index[i][j]]`` for ``dim=1``; repeats add up."""
+        return ops.ScatterAdd.apply(self, src, axis=dim, index=_raw(index))
+
+    def sort(self, axis=-1, descending=False, *, dim=None, stable=True):
+        """``values, indices = t.sort(dim)`` as in PyTorch: the sorted values (with a
+        gradient back to where each came from) and their positions, an int64 ndarray.
+        The sort is stable (equal values keep their order; NaN sorts as largest), as
+        ``torch.sort(stable=True)``."""
+        axis, _ = _reduction_args("sort", axis, False, dim, default_axis=-1)
+        _check_axis("sort", self, axis)
+        order = ops.sort_order(self._data, axis, descending)
+        return SortResult(ops.Sort.apply(self, indices=order, axis=axis), order)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True, *, axis=None):
+        """``values, indices = t.topk(k, dim)`` as in PyTorch: the ``k`` largest (or, with
+        ``largest=False``, smallest) values along ``dim``, in order, and their positions.
+        Among equal values the first positions win (PyTorch leaves ties unspecified)."""
+        if axis is not None:
+            dim = axis
+        _check_axis("topk", self, dim)
+        n = self.shape[dim] if self.ndim else 1
+        if not 0 <= k <= n:
+            raise IndexError(f"topk: k={k} is out of range for dim {dim} of size {n} "
+                             f"(shape {self.shape}); k must be from 0 to {n}")
+        order = ops.sort_order(self._data, dim, descending=largest)
+        if self.ndim:
+            order = np.take(order, np.arange(k), axis=dim)
+        return SortResult(ops.TopK.apply(self, indices=order, axis=dim), order)
+
 
 _NUMERIC_KINDS = "biufc"
 
@@ -526,6 +572,19 @@ def _short_repr(data) -> str:
 
 def _raw(x):
     return x._data if isinstance(x, Tensor) else x
+
+
+class SortResult(NamedTuple):
+    """What ``sort`` and ``topk`` return, as PyTorch's ``values, indices``."""
+
+    values: Tensor
+    indices: np.ndarray
+
+
+def _check_axis(op, t, axis):
+    if not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be one int, got {axis!r}")
+    ops._check_axes(op, t._data, axis)
 
 
 def _reduction_args(op, axis, keepdims, dim=None, keepdim=None, default_axis=None):

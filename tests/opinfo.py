@@ -449,6 +449,115 @@ SAME_SHAPE = Family("pair of one shape", _same_shape)
 CLASSES = Family("(N, C) or (C,) with class indices", _class_targets, min_dims=1,
                  max_dims=2, accepts=lambda s: s[-1] > 0)
 
+# ---------------------------------------------------------------- padding, gathering, sorting, einsum
+
+
+def _pad(pick, shape):
+    """NumPy's pad_width as n, (before, after) or a pair per axis, and PyTorch's pad:
+    the same pairs from the last axis backwards, flattened."""
+    nd = len(shape)
+    kind = pick.choice(("pairs", "int", "pair"))
+    if kind == "int":
+        n = pick.integer(0, 2)
+        width, pairs = n, [(n, n)] * nd
+    elif kind == "pair":
+        width = (pick.integer(0, 2), pick.integer(0, 2))
+        pairs = [width] * nd
+    else:
+        pairs = [(pick.integer(0, 2), pick.integer(0, 2)) for _ in range(nd)]
+        width = tuple(pairs)
+    torch_pad = tuple(n for pair in reversed(pairs) for n in pair)
+    return Sample(params={"pad_width": width, "torch_pad": torch_pad})
+
+
+def _gather(pick, shape):
+    """An axis and two index arrays with repeats: ``index`` for np.take_along_axis
+    (negative entries, size 1 where it broadcasts) with ``full``, the same for
+    torch.gather; ``gindex`` for t.gather (no larger than the input off the axis)."""
+    nd = len(shape)
+    axis = pick.integer(-nd, nd - 1)
+    ax, n, rng = axis % nd, shape[axis], pick.generator()
+    k = pick.choice((1, 2, 3, 5)) if n else 0
+    sides = tuple(k if d == ax else pick.choice((m, 1)) for d, m in enumerate(shape))
+    index = rng.integers(-n, n, sides) if n else np.zeros(sides, dtype=np.int64)
+    full = shape[:ax] + (k,) + shape[ax + 1:]
+    gsides = tuple(k if d == ax else pick.integer(min(m, 1), m) for d, m in enumerate(shape))
+    gindex = rng.integers(0, n, gsides) if n else np.zeros(gsides, dtype=np.int64)
+    return Sample(params={"axis": axis, "index": index,
+                          "full": np.broadcast_to(index % max(n, 1), full).copy(),
+                          "gindex": gindex})
+
+
+def _index_add(pick, shape):
+    """A source partner and a 1-D index (with repeats) along an axis."""
+    nd = len(shape)
+    axis = pick.integer(-nd, nd - 1)
+    n = shape[axis]
+    m = pick.choice((1, 2, 4)) if n else 0
+    index = pick.generator().integers(0, max(n, 1), m)
+    source = shape[:axis % nd] + (m,) + shape[axis % nd + 1:]
+    return Sample({"b": Partner(source)}, {"axis": axis, "index": index})
+
+
+def _scatter_add(pick, shape):
+    """torch.scatter_add: an index (with repeats) no larger than the tensor off the
+    axis, and a source of the index's shape (a larger source is computed forward by
+    PyTorch, but its backward then returns a gradient of the wrong shape)."""
+    nd = len(shape)
+    axis = pick.integer(-nd, nd - 1)
+    ax, n = axis % nd, shape[axis]
+    sides = tuple((pick.choice((1, 2, 4)) if n else 0) if d == ax
+                  else pick.integer(min(m, 1), m) for d, m in enumerate(shape))
+    index = pick.generator().integers(0, max(n, 1), sides)
+    return Sample({"b": Partner(sides)}, {"axis": axis, "index": index})
+
+
+def _sort(pick, shape):
+    nd = len(shape)
+    axis = pick.integer(-nd, nd - 1)
+    k = pick.integer(0, shape[axis])
+    return Sample(params={"axis": axis, "descending": pick.boolean(), "k": k})
+
+
+def _einsum(pick, shape):
+    """Subscripts for one operand (``spec1``: transpose, sums, diagonals, trace) and for
+    two (``spec2``: matmul-like contractions, outer and batch products), explicit or
+    implicit, with the second operand's shape."""
+    nd = len(shape)
+    letters = list("ijkl"[:nd])
+    for d in range(1, nd):  # maybe a repeated letter (a diagonal) where sizes agree
+        if shape[d] == shape[d - 1] and pick.integer(0, 3) == 0:
+            letters[d] = letters[d - 1]
+    term_a = "".join(letters)
+    unique = list(dict.fromkeys(letters))
+    # the second operand: some of a's letters (same sizes) and some new ones
+    size = dict(zip(letters, shape))
+    b_letters = [c for c in unique if pick.boolean()]
+    b_letters += list("mn"[:pick.integer(0, 2)])
+    b_letters = [b_letters[i] for i in pick.axes(len(b_letters), len(b_letters))]
+    b_shape = tuple(size[c] if c in size else pick.choice((1, 2, 3)) for c in b_letters)
+    if b_shape and pick.integer(0, 3) == 0:  # a length 1 that broadcasts, as NumPy allows
+        b_shape = (1,) + b_shape[1:]
+    term_b = "".join(b_letters)
+
+    def output(pool):
+        if pick.integer(0, 3) == 0:
+            return ""  # implicit
+        kept = [c for c in pool if pick.boolean()]
+        return "->" + "".join(kept[i] for i in pick.axes(len(kept), len(kept)))
+
+    spec1 = term_a + output(unique)
+    spec2 = term_a + "," + term_b + output(list(dict.fromkeys(unique + b_letters)))
+    return Sample({"b": Partner(b_shape)}, {"spec1": spec1, "spec2": spec2})
+
+
+PAD = Family("NumPy pad widths", _pad)
+GATHER = Family("indices along an axis", _gather, min_dims=1)
+INDEX_ADD = Family("1-D index and source along an axis", _index_add, min_dims=1)
+SCATTER_ADD = Family("index and larger source along an axis", _scatter_add, min_dims=1)
+SORT = Family("along one axis, with k and order", _sort, min_dims=1)
+EINSUM = Family("einsum subscripts, one and two operands", _einsum, max_dims=4)
+
 # ============================================================================ rows
 
 
@@ -784,6 +893,32 @@ def _moment(name, op):
     ), rounding_sensitive=_near_constant)
 
 
+def _near_order_tie(inputs, params):
+    """sort / topk: two values along the axis nearly equal, so that rounding could
+    swap them (exact ties stay in: both sides sort stably)."""
+    a = inputs["a"]
+    if a.ndim == 0 or a.size == 0:
+        return False
+    gaps = np.diff(np.sort(a, axis=params.get("axis", -1)), axis=params.get("axis", -1))
+    return near(gaps, a)
+
+
+# sorted values in PyTorch: a stable sort, as ours
+_TORCH_SORT = "torch.sort({a}, dim={axis}, descending={descending}, stable=True)"
+_EINSUM_EXAMPLES = tuple(Example({"a": sa, "b": sb}, {"spec1": s1, "spec2": s2}, form=f)
+                         for sa, sb, s1, s2, f in [
+    ((3, 4), (4, 5), "ij->ji", "ij,jk->ik", 1),
+    ((2, 3, 4), (2, 4, 5), "ijk->", "bij,bjk->bik", 1),
+    ((3,), (4,), "i->", "i,j->ij", 1),
+    ((3, 3), (3,), "ii->i", "ii,i->i", 0),
+    ((3, 3), (3,), "ii", "ij,j", 0),
+    ((3, 4), (3,), "ij->", "ij,i", 1),
+    ((2, 2, 3), (3, 2), "iij->ij", "iij,jk->ik", 1),
+])
+_EINSUM_EXAMPLES = tuple(Example({k: v for k, v in e.shapes.items()
+                                  if e.form == 1 or k == "a"}, e.params, e.form)
+                         for e in _EINSUM_EXAMPLES)
+
 OPS = (
     _binary("add", ops.Add, "+"),
     _binary("sub", ops.Sub, "-"),
@@ -903,6 +1038,47 @@ OPS = (
         Form("ag.cumsum({a}, dim={axis})", "torch.cumsum({a}, dim={axis})"),
         Form("{a}.cumsum()", "torch.cumsum({a}.reshape(-1), dim=0)"),
     )),
+    # padding, gathering and scattering, sorting, einsum
+    OpInfo("pad", ops.Pad, PAD, (
+        Form("ag.pad({a}, {pad_width}, value={value})",
+             f"{_TF}.pad({{a}}, {{torch_pad}}, value={{value}})",
+             params={"value": (0.0, 1.5, -2.0)}),
+        Form("ag.pad({a}, {pad_width})", f"{_TF}.pad({{a}}, {{torch_pad}})"),
+    )),
+    OpInfo("take_along_axis", ops.TakeAlongAxis, GATHER, (
+        Form("ag.take_along_axis({a}, {index}, {axis})",
+             "torch.gather({a}, {axis}, torch.as_tensor({full}))"),
+        Form("{a}.gather({axis}, {gindex})",
+             "torch.gather({a}, {axis}, torch.as_tensor({gindex}))"),
+    )),
+    OpInfo("index_add", ops.IndexAdd, INDEX_ADD, (
+        Form("{a}.index_add({axis}, {index}, {b})",
+             "{a}.index_add({axis}, torch.as_tensor({index}), {b})"),
+        Form("ag.index_add({a}, {axis}, {index}, {b}, alpha={alpha})",
+             "{a}.index_add({axis}, torch.as_tensor({index}), {b}, alpha={alpha})",
+             params={"alpha": (2.0, -0.5)}),
+    )),
+    OpInfo("scatter_add", ops.ScatterAdd, SCATTER_ADD, (
+        Form("{a}.scatter_add({axis}, {index}, {b})",
+             "{a}.scatter_add({axis}, torch.as_tensor({index}), {b})"),
+        Form("ag.scatter_add({a}, {axis}, {index}, {b})",
+             "torch.scatter_add({a}, {axis}, torch.as_tensor({index}), {b})"),
+    )),
+    OpInfo("sort", ops.Sort, SORT, (
+        Form("{a}.sort({axis}, descending={descending}).values", _TORCH_SORT + ".values"),
+        Form("{a}.sort(dim={axis})[0]", "torch.sort({a}, dim={axis}, stable=True)[0]"),
+    ), domains={"a": DISTINCT}, rounding_sensitive=_near_order_tie),
+    OpInfo("topk", ops.TopK, SORT, (
+        Form("{a}.topk({k}, {axis}, largest={descending}).values",
+             _TORCH_SORT + ".values.narrow({axis}, 0, {k})"),
+        Form("{a}.topk({k}, dim={axis})[0]",
+             "torch.sort({a}, dim={axis}, descending=True, stable=True)[0]"
+             ".narrow({axis}, 0, {k})"),
+    ), domains={"a": DISTINCT}, rounding_sensitive=_near_order_tie),
+    OpInfo("einsum", ops.Einsum, EINSUM, (
+        Form("ag.einsum({spec1}, {a})", "torch.einsum({spec1}, {a})"),
+        Form("ag.einsum({spec2}, {a}, {b})", "torch.einsum({spec2}, {a}, {b})"),
+    ), examples=_EINSUM_EXAMPLES),
 )
 
 ROWS = {row.name: row for row in OPS}

@@ -31,6 +31,9 @@ def mask(t):
     return t.data > 0
 
 
+_IDX = np.array([[2, 0, 2, 2], [-1, 1, 0, 0]])  # along axis 1 of a (2, 3): repeats
+
+
 # name in dispatch_table() -> (the NumPy call, the ag call it must equal, input shapes, kind)
 DISPATCHED = {
     "np.add": (np.add, lambda a, b: a + b, [(2, 3), (3,)], "normal"),
@@ -92,6 +95,14 @@ DISPATCHED = {
     "np.add.accumulate": (np.add.accumulate, lambda a: a.cumsum(0), [(2, 3)], "normal"),
     "np.linalg.norm": (lambda a: np.linalg.norm(a, np.inf, axis=-1),
                        lambda a: a.norm(np.inf, axis=-1), [(2, 3)], "normal"),
+    # padding, gathering, sorting, einsum
+    "np.pad": (lambda a: np.pad(a, ((1, 0), (2, 1)), constant_values=1.5),
+               lambda a: ag.pad(a, ((1, 0), (2, 1)), value=1.5), [(2, 3)], "normal"),
+    "np.take_along_axis": (lambda a: np.take_along_axis(a, _IDX, axis=1),
+                           lambda a: ag.take_along_axis(a, _IDX, 1), [(2, 3)], "normal"),
+    "np.sort": (lambda a: np.sort(a, axis=0), lambda a: a.sort(0).values, [(2, 3)], "normal"),
+    "np.einsum": (lambda a, b: np.einsum("ij,kj->ik", a, b),
+                  lambda a, b: ag.einsum("ij,kj->ik", a, b), SHAPES_2x3, "normal"),
 }
 
 
@@ -338,9 +349,7 @@ def x1():
 
 REFUSED = [
     # (call, what the message must contain: the function, then the way out)
-    (lambda t: np.sort(t), ["np.sort", "not differentiable", "t.data"]),
-    (lambda t: np.pad(t, 1), ["np.pad", "not differentiable", "t.data"]),
-    (lambda t: np.einsum("i,i", t, t), ["np.einsum", "not differentiable", "t.data"]),
+    (lambda t: np.convolve(t, t), ["np.convolve", "not differentiable", "t.data"]),
     (lambda t: np.sin(t), ["np.sin", "t.data", "t.detach().numpy()"]),
     (lambda t: np.prod(t), ["np.prod", "t.data"]),
     (lambda t: np.linalg.norm(t.reshape(1, 3), 1), ["np.linalg.norm", "matrix norm",
@@ -353,6 +362,10 @@ REFUSED = [
     (lambda t: np.remainder(2.0, t), ["np.remainder", "t.data"]),
     (lambda t: np.dot(t.sum(), t), ["np.dot", "a * b", "t.data"]),
     (lambda t: np.clip(t, ag.Tensor(0.0), 1.0), ["np.clip", "ag.minimum(ag.maximum("]),
+    (lambda t: np.pad(t, 1, mode="edge"), ["np.pad", "mode=", "ag.pad(", "t.data"]),
+    (lambda t: np.pad(t, 1, constant_values=(0, 1)), ["np.pad", "one constant", "ag.pad("]),
+    (lambda t: np.sort(t, order="x"), ["np.sort", "order"]),
+    (lambda t: np.einsum(t, [0], [0]), ["np.einsum", "string"]),
 ]
 
 
