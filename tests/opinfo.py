@@ -449,7 +449,7 @@ SAME_SHAPE = Family("pair of one shape", _same_shape)
 CLASSES = Family("(N, C) or (C,) with class indices", _class_targets, min_dims=1,
                  max_dims=2, accepts=lambda s: s[-1] > 0)
 
-# ---------------------------------------------------------------- padding, gathering, sorting, einsum
+# ------------------------------------------------------ padding, gathering, sorting, einsum
 
 
 def _pad(pick, shape):
