@@ -23,6 +23,8 @@ from .function import (
 )
 from .functional import (
     concat,
+    conv1d,
+    conv2d,
     cumsum,
     einsum,
     expand_dims,
@@ -62,6 +64,7 @@ __all__ = [
     "squeeze", "unsqueeze", "expand_dims", "flatten", "logsumexp", "var", "std", "norm",
     "cumsum",
     "pad", "take_along_axis", "index_add", "scatter_add", "einsum",
+    "conv1d", "conv2d",
 ]
 __version__ = "0.1.0"
 

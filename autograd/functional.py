@@ -12,7 +12,8 @@ from .tensor import Tensor
 
 __all__ = ["concat", "stack", "where", "maximum", "minimum", "grad", "value_and_grad",
            "squeeze", "unsqueeze", "expand_dims", "flatten", "logsumexp", "var", "std", "norm",
-           "cumsum", "pad", "take_along_axis", "index_add", "scatter_add", "einsum"]
+           "cumsum", "pad", "take_along_axis", "index_add", "scatter_add", "einsum",
+           "conv1d", "conv2d"]
 
 
 def concat(tensors, axis: int = 0) -> Tensor:
@@ -192,3 +193,23 @@ def norm(x, ord=2, axis=None, keepdims=False, **kwargs) -> Tensor:
 def cumsum(x, axis=None, **kwargs) -> Tensor:
     """Running sum along ``axis`` (``np.cumsum``; PyTorch's ``dim=`` too)."""
     return _tensor(x).cumsum(axis, **kwargs)
+
+
+# ----------------------------------------------------------------------- convolution
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """PyTorch's ``conv2d``: ``x`` (N, C, H, W) or unbatched (C, H, W), ``weight``
+    (out_channels, C / groups, kh, kw), ``bias`` (out_channels,) or None. ``stride``,
+    ``padding`` (zeros on both sides) and ``dilation`` are an int or a pair (rows,
+    columns). One op (``ops.Conv2d``): one graph node."""
+    return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding,
+                            dilation=dilation, groups=groups)
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """PyTorch's ``conv1d``: ``x`` (N, C, L) or unbatched (C, L), ``weight``
+    (out_channels, C / groups, k), ``bias`` (out_channels,) or None; ``stride``,
+    ``padding`` and ``dilation`` an int (or a 1-tuple). One op (``ops.Conv1d``)."""
+    return ops.Conv1d.apply(x, weight, bias, stride=stride, padding=padding,
+                            dilation=dilation, groups=groups)

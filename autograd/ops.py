@@ -68,6 +68,9 @@ __all__ = [
     "Sort",
     "TopK",
     "Einsum",
+    # convolution
+    "Conv1d",
+    "Conv2d",
 ]
 
 # ----------------------------------------------------------------------- helpers
@@ -1392,3 +1395,162 @@ class Einsum(Function):
                 g = full
             grads.append(g)
         return tuple(grads)
+
+
+# ----------------------------------------------------------------------- convolution
+
+
+def _conv_tuple(op, name, value, n, least):
+    """An int-or-tuple argument of a convolution as ``n`` ints, each at least ``least``."""
+    vals = (value,) * n if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(vals) != n or not all(isinstance(v, (int, np.integer)) for v in vals):
+        raise ValueError(f"{op}: {name} must be an int or {n} ints, got {value!r}")
+    if any(v < least for v in vals):
+        raise ValueError(f"{op}: {name} must be at least {least}, got {value!r}")
+    return tuple(int(v) for v in vals)
+
+
+def conv_check(op, nsp, x_shape, w_shape, b_shape, stride, padding, dilation, groups):
+    """Validate a convolution's shapes and arguments as PyTorch does; returns
+    ``(stride, padding, dilation)`` as tuples of ``nsp`` ints."""
+    stride = _conv_tuple(op, "stride", stride, nsp, 1)
+    padding = _conv_tuple(op, "padding", padding, nsp, 0)
+    dilation = _conv_tuple(op, "dilation", dilation, nsp, 1)
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if len(w_shape) != nsp + 2:
+        raise ShapeError(f"{op}: weight of shape {tuple(w_shape)}: expected {nsp + 2} "
+                         "dimensions (out_channels, in_channels / groups, *kernel)")
+    if len(x_shape) not in (nsp + 1, nsp + 2):
+        raise ShapeError(f"{op}: input of shape {tuple(x_shape)}: expected {nsp + 2} "
+                         f"dimensions (batch, channels, *spatial) or {nsp + 1} (unbatched)")
+    c, o = x_shape[-nsp - 1], w_shape[0]
+    if o % groups:
+        raise ShapeError(f"{op}: groups={groups} does not divide out_channels={o} (weight "
+                         f"of shape {tuple(w_shape)}); use a multiple of groups")
+    if c % groups:
+        raise ShapeError(f"{op}: groups={groups} does not divide the input's {c} channels "
+                         f"(input of shape {tuple(x_shape)})")
+    if c != w_shape[1] * groups:
+        raise ShapeError(f"{op}: input of shape {tuple(x_shape)} has {c} channels, but a "
+                         f"weight of shape {tuple(w_shape)} with groups={groups} expects "
+                         f"{w_shape[1] * groups}: weight.shape[1] * groups must equal the "
+                         "input's channels")
+    if b_shape is not None and tuple(b_shape) != (o,):
+        raise ShapeError(f"{op}: bias of shape {tuple(b_shape)}, expected ({o},) for a "
+                         f"weight of shape {tuple(w_shape)}")
+    for n, k, p, d in zip(x_shape[-nsp:], w_shape[2:], padding, dilation):
+        if (k - 1) * d + 1 > n + 2 * p:
+            raise ShapeError(
+                f"{op}: kernel {tuple(w_shape[2:])} (dilation {dilation}) is larger than "
+                f"the padded input: input of shape {tuple(x_shape)} with padding "
+                f"{padding}; pad more or use a smaller kernel")
+    return stride, padding, dilation
+
+
+class _Conv(Function):
+    """Cross-correlation of ``x`` (N, C, *spatial) with ``weight`` (O, C/groups, *kernel)
+    plus ``bias`` (O,), as PyTorch's convolutions. The windows of the padded input are a
+    strided view (no copy); the output is one einsum of the windows with the kernels,
+    group by group as an axis. Backward: dL/dW is the einsum of the output's gradient
+    with the same windows; dL/dx puts the output's gradient times each kernel tap back
+    where that tap read (one strided slice per tap, so a loop over the kernel's taps,
+    never over pixels); dL/db sums the gradient over the batch and positions."""
+
+    nsp = 2
+    hint = "a NaN or Inf in the input or the weight spreads to every window that reads it"
+
+    @classmethod
+    def _letters(cls):
+        sp, kk = "hw"[-cls.nsp:], "ij"[-cls.nsp:]
+        return sp, kk
+
+    @classmethod
+    def forward(cls, ctx, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+        nsp, op = cls.nsp, cls.symbol
+        stride, padding, dilation = conv_check(op, nsp, np.shape(x), np.shape(weight),
+                                               None if bias is None else np.shape(bias),
+                                               stride, padding, dilation, groups)
+        unbatched = np.ndim(x) == nsp + 1
+        if unbatched:
+            x = x[None]
+        n, c = x.shape[:2]
+        o, k = weight.shape[0], weight.shape[2:]
+        xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in padding)) if any(
+            padding) else x
+        win = cls._windows(xp, k, stride, dilation)  # (N, C, *out, *k)
+        out_sp = win.shape[2:2 + nsp]
+        g = groups
+        win = win.reshape((n, g, c // g) + win.shape[2:])
+        wg = weight.reshape((g, o // g) + weight.shape[1:])
+        sp, kk = cls._letters()
+        out = np.einsum(f"ngc{sp}{kk},goc{kk}->ngo{sp}", win, wg, optimize=True)
+        out = out.reshape((n, o) + out_sp)
+        if bias is not None:
+            out = out + bias.reshape((o,) + (1,) * nsp)
+        ctx.saved = (x, weight)
+        ctx.conf = (stride, padding, dilation, groups, unbatched, xp.shape)
+        return out[0] if unbatched else out
+
+    @classmethod
+    def _windows(cls, xp, k, stride, dilation):
+        nsp = cls.nsp
+        span = tuple((kd - 1) * d + 1 for kd, d in zip(k, dilation))
+        axes = tuple(range(2, 2 + nsp))
+        win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=axes)
+        index = (slice(None),) * 2 + tuple(slice(None, None, s) for s in stride) + tuple(
+            slice(None, None, d) for d in dilation)
+        return win[index]
+
+    @classmethod
+    def backward(cls, ctx, grad):
+        x, weight = ctx.saved
+        stride, padding, dilation, g, unbatched, xp_shape = ctx.conf
+        need_x, need_w, need_b = ctx.needs_input_grad
+        nsp = cls.nsp
+        if unbatched:
+            grad = grad[None]
+        n, c = x.shape[:2]
+        o, k = weight.shape[0], weight.shape[2:]
+        out_sp = grad.shape[2:]
+        sp, kk = cls._letters()
+        gg = grad.reshape((n, g, o // g) + out_sp)
+        wg = weight.reshape((g, o // g) + weight.shape[1:])
+        gx = gw = gb = None
+        if need_b:
+            gb = grad.sum(axis=(0,) + tuple(range(2, 2 + nsp)))
+        if need_w:
+            xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in padding)) if any(
+                padding) else x
+            win = cls._windows(xp, k, stride, dilation)
+            win = win.reshape((n, g, c // g) + win.shape[2:])
+            gw = np.einsum(f"ngo{sp},ngc{sp}{kk}->goc{kk}", gg, win, optimize=True)
+            gw = gw.reshape(weight.shape)
+        if need_x:
+            # every tap's contribution at once: (N, G, C/G, *out, *k)
+            taps = np.einsum(f"ngo{sp},goc{kk}->ngc{sp}{kk}", gg, wg, optimize=True)
+            taps = taps.reshape((n, c) + taps.shape[3:])
+            gxp = np.zeros(xp_shape, dtype=np.result_type(grad, weight))
+            for tap in np.ndindex(*k):  # a loop over the kernel's taps, not over pixels
+                where = tuple(slice(t * d, t * d + s * (m - 1) + 1, s)
+                              for t, d, s, m in zip(tap, dilation, stride, out_sp))
+                gxp[(slice(None), slice(None)) + where] += taps[(Ellipsis,) + tap]
+            crop = tuple(slice(p, p + m) for p, m in zip(padding, x.shape[2:]))
+            gx = gxp[(slice(None), slice(None)) + crop]
+            if unbatched:
+                gx = gx[0]
+        return gx, gw, gb
+
+
+class Conv2d(_Conv):
+    rule = ("y = Σ_c,i,j W[o,c,i,j]·x[c, s·h+d·i, s·w+d·j] + b:  dL/dW = Σ G·windows(x),"
+            "  dL/dx = Σ_taps G·W placed back,  dL/db = Σ G")
+    symbol = "conv2d"
+    nsp = 2
+
+
+class Conv1d(_Conv):
+    rule = ("y = Σ_c,i W[o,c,i]·x[c, s·l+d·i] + b:  dL/dW = Σ G·windows(x),"
+            "  dL/dx = Σ_taps G·W placed back,  dL/db = Σ G")
+    symbol = "conv1d"
+    nsp = 1

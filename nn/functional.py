@@ -32,6 +32,7 @@ __all__ = [
     "nll_loss", "NLLLossFunction",
     "l2_penalty",
     "gelu", "silu", "elu", "softplus", "layer_norm", "embedding", "kl_div",
+    "conv1d", "conv2d",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -602,3 +603,9 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> 
     if reduction == "batchmean":
         return loss.sum() / (x.shape[0] if x.ndim else 1)
     return _reduce(loss, reduction, op)
+
+
+# ----------------------------------------------------------------------- convolution
+
+conv1d = ag.conv1d
+conv2d = ag.conv2d

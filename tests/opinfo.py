@@ -558,6 +558,47 @@ SCATTER_ADD = Family("index and larger source along an axis", _scatter_add, min_
 SORT = Family("along one axis, with k and order", _sort, min_dims=1)
 EINSUM = Family("einsum subscripts, one and two operands", _einsum, max_dims=4)
 
+# ----------------------------------------------------------------------- convolution
+
+
+def _conv_spec(nsp):
+    """From the input (N, C, *spatial) or unbatched (C, *spatial): groups dividing C,
+    out_channels a multiple of groups, and per spatial axis a padding, a dilation, a
+    kernel that fits the padded input and a stride; each of stride / padding / dilation
+    given as an int or a tuple, as PyTorch takes either."""
+
+    def sample(pick, shape):
+        c, spatial = shape[-nsp - 1], shape[-nsp:]
+        groups = pick.choice([1] + _divisors(c))
+        out = groups * pick.choice((1, 2))
+        pads, dils, kernel, strides = [], [], [], []
+        for n in spatial:
+            p, d = pick.integer(0, 1), pick.choice((1, 1, 2))
+            kmax = min(3, (n + 2 * p - 1) // d + 1)
+            pads.append(p)
+            dils.append(d)
+            kernel.append(pick.integer(1, kmax))
+            strides.append(pick.choice((1, 2)))
+
+        def spell(vals):
+            return vals[0] if len(set(vals)) == 1 and pick.boolean() else tuple(vals)
+
+        return Sample({"b": Partner((out, c // groups) + tuple(kernel)), "c": Partner((out,))},
+                      {"stride": spell(strides), "padding": spell(pads),
+                       "dilation": spell(dils), "groups": groups})
+
+    return sample
+
+
+def _no_empty_axis(shape) -> bool:
+    return 0 not in shape
+
+
+CONV1D = Family("(N, C, L) or (C, L) with weight (O, C/groups, k), bias (O,)", _conv_spec(1),
+                min_dims=2, max_dims=3, accepts=_no_empty_axis)
+CONV2D = Family("(N, C, H, W) or (C, H, W) with weight (O, C/groups, kh, kw), bias (O,)",
+                _conv_spec(2), min_dims=3, max_dims=4, accepts=_no_empty_axis)
+
 # ============================================================================ rows
 
 
@@ -919,6 +960,19 @@ _EINSUM_EXAMPLES = tuple(Example({k: v for k, v in e.shapes.items()
                                   if e.form == 1 or k == "a"}, e.params, e.form)
                          for e in _EINSUM_EXAMPLES)
 
+_CONV1D_EXAMPLES = (
+    Example({"a": (2, 4, 7), "b": (6, 2, 3), "c": (6,)},
+            {"stride": 2, "padding": 1, "dilation": 2, "groups": 2}),
+    Example({"a": (3, 5), "b": (2, 3, 4), "c": (2,)},  # unbatched, a 1-tuple
+            {"stride": (1,), "padding": (0,), "dilation": (1,), "groups": 1}),
+)
+_CONV2D_EXAMPLES = (
+    Example({"a": (2, 4, 5, 6), "b": (4, 2, 3, 2), "c": (4,)},
+            {"stride": (2, 1), "padding": (1, 0), "dilation": (1, 2), "groups": 2}),
+    Example({"a": (3, 4, 4), "b": (3, 1, 2, 2), "c": (3,)},  # unbatched, depthwise
+            {"stride": 1, "padding": 1, "dilation": 1, "groups": 3}),
+)
+
 OPS = (
     _binary("add", ops.Add, "+"),
     _binary("sub", ops.Sub, "-"),
@@ -1079,6 +1133,23 @@ OPS = (
         Form("ag.einsum({spec1}, {a})", "torch.einsum({spec1}, {a})"),
         Form("ag.einsum({spec2}, {a}, {b})", "torch.einsum({spec2}, {a}, {b})"),
     ), examples=_EINSUM_EXAMPLES),
+    # convolution
+    OpInfo("conv1d", ops.Conv1d, CONV1D, (
+        Form("ag.conv1d({a}, {b}, {c}, stride={stride}, padding={padding}, "
+             "dilation={dilation}, groups={groups})",
+             f"{_TF}.conv1d({{a}}, {{b}}, {{c}}, stride={{stride}}, "
+             "padding={padding}, dilation={dilation}, groups={groups})"),
+        Form("F.conv1d({a}, {b}, padding={padding}, groups={groups})",
+             f"{_TF}.conv1d({{a}}, {{b}}, padding={{padding}}, groups={{groups}})"),
+    ), examples=_CONV1D_EXAMPLES),
+    OpInfo("conv2d", ops.Conv2d, CONV2D, (
+        Form("ag.conv2d({a}, {b}, {c}, stride={stride}, padding={padding}, "
+             "dilation={dilation}, groups={groups})",
+             f"{_TF}.conv2d({{a}}, {{b}}, {{c}}, stride={{stride}}, "
+             "padding={padding}, dilation={dilation}, groups={groups})"),
+        Form("F.conv2d({a}, {b}, padding={padding}, groups={groups})",
+             f"{_TF}.conv2d({{a}}, {{b}}, padding={{padding}}, groups={{groups}})"),
+    ), examples=_CONV2D_EXAMPLES),
 )
 
 ROWS = {row.name: row for row in OPS}
