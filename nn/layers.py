@@ -16,7 +16,7 @@ from .module import Module, Parameter, Sequential
 
 __all__ = ["Linear", "MLP", "Dropout", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Identity",
            "Softmax", "LogSoftmax", "GELU", "SiLU", "ELU", "Softplus", "Flatten",
-           "LayerNorm", "Embedding"]
+           "LayerNorm", "Embedding", "Conv1d", "Conv2d"]
 
 
 class Linear(Module):
@@ -324,3 +324,77 @@ class Embedding(Module):
     def extra_repr(self) -> str:
         pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+
+
+# ----------------------------------------------------------------------- convolution
+
+
+class _ConvNd(Module):
+    """Shared by ``Conv1d`` and ``Conv2d``: PyTorch's parameters, names and start.
+
+    ``weight`` has shape (out_channels, in_channels / groups, *kernel_size), ``bias``
+    (out_channels,). Both start like PyTorch's: kaiming_uniform with a=√5 for the
+    weight, which is U(-1/√fan_in, 1/√fan_in) with fan_in = in_channels / groups ×
+    the kernel's size, and the bias from the same bound."""
+
+    nsp = 2
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1,
+                 padding=0, dilation=1, groups: int = 1, bias: bool = True, dtype=None,
+                 rng=None):
+        super().__init__()
+        name = type(self).__name__
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f"{name}: channels must be positive, got in_channels="
+                             f"{in_channels}, out_channels={out_channels}")
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: groups={groups} must divide in_channels="
+                             f"{in_channels} and out_channels={out_channels}")
+        n = self.nsp
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = ag.ops._conv_tuple(name, "kernel_size", kernel_size, n, 1)
+        self.stride = ag.ops._conv_tuple(name, "stride", stride, n, 1)
+        self.padding = ag.ops._conv_tuple(name, "padding", padding, n, 0)
+        self.dilation = ag.ops._conv_tuple(name, "dilation", dilation, n, 1)
+        self.groups = int(groups)
+        dtype = np.dtype(dtype or ag.get_default_dtype())
+        rng = init.get_rng(rng)
+        w = np.empty((self.out_channels, self.in_channels // self.groups) + self.kernel_size)
+        init.kaiming_uniform_(w, a=math.sqrt(5), rng=rng)
+        self.weight = Parameter(w, dtype=dtype)
+        if bias:
+            bound = 1.0 / math.sqrt(w[0].size)
+            self.bias = Parameter(rng.uniform(-bound, bound, self.out_channels), dtype=dtype)
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x):
+        fn = F.conv2d if self.nsp == 2 else F.conv1d
+        return fn(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                  self.groups)
+
+    def extra_repr(self) -> str:
+        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}")
+        if any(self.padding):
+            text += f", padding={self.padding}"
+        if any(d != 1 for d in self.dilation):
+            text += f", dilation={self.dilation}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        if self.bias is None:
+            text += ", bias=False"
+        return text
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C, H, W) or (C, H, W) input, as ``torch.nn.Conv2d``:
+    ``kernel_size``, ``stride``, ``padding`` and ``dilation`` an int or a pair."""
+
+    nsp = 2
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C, L) or (C, L) input, as ``torch.nn.Conv1d``."""
+
+    nsp = 1

@@ -1,0 +1,138 @@
+"""Convolutions: ``ag.conv1d`` / ``ag.conv2d`` and the ``nn.Conv1d`` / ``nn.Conv2d``
+layers against torch in float64 (values and gradients to 1e-10), with torch's
+state_dict loaded into ours; the init's bounds; the errors for shapes that do not fit.
+(The ops' gradcheck, torch and fuzzer coverage come from their rows in opinfo.py.)"""
+
+import math
+
+import numpy as np
+import pytest
+
+import autograd as ag
+import nn
+import nn.functional as F
+from autograd import ops
+
+torch = pytest.importorskip("torch")
+
+rng = np.random.default_rng(23)
+TOL = dict(rtol=1e-10, atol=1e-10)
+
+LAYERS = [
+    (nn.Conv2d, torch.nn.Conv2d, (2, 4, 7, 6), dict(in_channels=4, out_channels=6,
+                                                   kernel_size=3)),
+    (nn.Conv2d, torch.nn.Conv2d, (2, 4, 7, 6), dict(in_channels=4, out_channels=6,
+                                                   kernel_size=(3, 2), stride=(2, 1),
+                                                   padding=(1, 2), dilation=(2, 1),
+                                                   groups=2)),
+    (nn.Conv2d, torch.nn.Conv2d, (3, 5, 5), dict(in_channels=3, out_channels=3,
+                                                kernel_size=2, groups=3, bias=False)),
+    (nn.Conv1d, torch.nn.Conv1d, (2, 4, 9), dict(in_channels=4, out_channels=2,
+                                                kernel_size=3, stride=2, padding=1,
+                                                dilation=2, groups=2)),
+    (nn.Conv1d, torch.nn.Conv1d, (3, 8), dict(in_channels=3, out_channels=5,
+                                             kernel_size=4, bias=False)),
+]
+
+
+@pytest.mark.parametrize("ours_cls,torch_cls,shape,kw", LAYERS)
+def test_layer_matches_torch(ours_cls, torch_cls, shape, kw):
+    ref = torch_cls(**kw).double()
+    ours = ours_cls(**kw)
+    a = {k: tuple(np.shape(v)) for k, v in ours.state_dict().items()}
+    b = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+    assert a == b
+    ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    x = rng.standard_normal(shape)
+    xo, xt = ag.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, want = ours(xo), ref(xt)
+    assert out.shape == tuple(want.shape)
+    np.testing.assert_allclose(out.numpy(), want.detach().numpy(), **TOL)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    want.backward(torch.tensor(g))
+    np.testing.assert_allclose(xo.grad, xt.grad.numpy(), **TOL)
+    theirs = dict(ref.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad, theirs[name].grad.numpy(), **TOL)
+
+
+def test_init_bounds_and_repr():
+    m = nn.Conv2d(4, 6, (3, 2), groups=2, rng=0)
+    bound = 1 / math.sqrt(2 * 3 * 2)  # fan_in = in_channels / groups * kh * kw
+    for p in (m.weight, m.bias):
+        assert np.abs(p.numpy()).max() <= bound
+        assert np.abs(p.numpy()).max() > 0.7 * bound  # spread over the whole range
+    assert m.weight.shape == (6, 2, 3, 2) and m.bias.shape == (6,)
+    assert m.weight.dtype == np.float64
+    assert "kernel_size=(3, 2)" in repr(m) and "groups=2" in repr(m)
+    m1 = nn.Conv1d(3, 2, 5, bias=False)
+    assert m1.weight.shape == (2, 3, 5) and m1.bias is None
+    assert "bias=False" in repr(m1)
+    assert nn.Conv2d(2, 2, 3, dtype=np.float32).weight.dtype == np.float32
+
+
+def test_float32_stays_float32():
+    x = ag.Tensor(rng.standard_normal((2, 3, 5, 5)).astype(np.float32), requires_grad=True)
+    m = nn.Conv2d(3, 4, 3, padding=1, dtype=np.float32)
+    y = m(x)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32 and m.weight.grad.dtype == np.float32
+    x1 = ag.Tensor(rng.standard_normal((2, 3, 6)).astype(np.float32))
+    assert nn.Conv1d(3, 2, 2, dtype=np.float32)(x1).dtype == np.float32
+
+
+@pytest.mark.parametrize("fn,op,shape,wshape", [
+    (F.conv1d, ops.Conv1d, (2, 3, 6), (4, 3, 2)),
+    (F.conv2d, ops.Conv2d, (2, 3, 5, 5), (4, 3, 2, 2)),
+])
+def test_one_graph_node(fn, op, shape, wshape):
+    x = ag.Tensor(rng.standard_normal(shape), requires_grad=True)
+    w = ag.Tensor(rng.standard_normal(wshape), requires_grad=True)
+    y = fn(x, w)
+    assert type(y.grad_fn) is op
+    nodes = [type(t.grad_fn) for t in ag.topological_order(y) if t.grad_fn is not None]
+    assert nodes == [op]
+
+
+def test_errors_name_the_op_and_shapes():
+    x = ag.Tensor(rng.standard_normal((2, 3, 5, 5)))
+    with pytest.raises(ag.ShapeError, match=r"conv2d.*\(2, 3, 5, 5\).*3 channels.*"
+                                            r"\(4, 2, 3, 3\)"):
+        F.conv2d(x, ag.Tensor(np.zeros((4, 2, 3, 3))))
+    with pytest.raises(ag.ShapeError, match=r"conv2d: kernel \(6, 1\).*larger than the "
+                                            r"padded input.*\(2, 3, 5, 5\)"):
+        F.conv2d(x, ag.Tensor(np.zeros((4, 3, 6, 1))))
+    # with padding it fits, as in torch
+    assert F.conv2d(x, ag.Tensor(np.zeros((4, 3, 6, 1))), padding=1).shape == (2, 4, 2, 7)
+    with pytest.raises(ag.ShapeError, match=r"conv2d: kernel.*dilation"):
+        F.conv2d(x, ag.Tensor(np.zeros((4, 3, 3, 3))), dilation=3)
+    with pytest.raises(ag.ShapeError, match=r"conv2d: groups=2 does not divide the "
+                                            r"input's 3 channels"):
+        F.conv2d(x, ag.Tensor(np.zeros((4, 1, 3, 3))), groups=2)
+    with pytest.raises(ag.ShapeError, match=r"conv1d: groups=2 does not divide "
+                                            r"out_channels=3"):
+        F.conv1d(ag.Tensor(np.zeros((1, 4, 5))), ag.Tensor(np.zeros((3, 2, 3))), groups=2)
+    with pytest.raises(ag.ShapeError, match=r"conv1d: input of shape \(5,\)"):
+        F.conv1d(ag.Tensor(np.zeros(5)), ag.Tensor(np.zeros((3, 1, 3))))
+    with pytest.raises(ag.ShapeError, match=r"conv2d: bias of shape \(3,\)"):
+        F.conv2d(x, ag.Tensor(np.zeros((4, 3, 2, 2))), ag.Tensor(np.zeros(3)))
+    with pytest.raises(ValueError, match=r"conv2d: stride must be at least 1"):
+        F.conv2d(x, ag.Tensor(np.zeros((4, 3, 2, 2))), stride=0)
+    with pytest.raises(ValueError, match=r"conv2d: padding must be an int or 2 ints"):
+        F.conv2d(x, ag.Tensor(np.zeros((4, 3, 2, 2))), padding=(1, 1, 1))
+    with pytest.raises(ValueError, match=r"Conv2d: groups=2 must divide in_channels=3"):
+        nn.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(ag.ShapeError, match=r"conv2d.*3 channels"):
+        nn.Conv2d(4, 2, 3)(x)
+
+
+@pytest.mark.parametrize("kw", [dict(weight=(4, 2, 3, 3)), dict(weight=(4, 3, 6, 1)),
+                                dict(weight=(4, 1, 3, 3), groups=2)])
+def test_torch_raises_too(kw):
+    """The shapes rejected above are rejected by torch as well."""
+    x = torch.zeros((2, 3, 5, 5), dtype=torch.float64)
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.conv2d(x, torch.zeros(kw["weight"], dtype=torch.float64),
+                                   groups=kw.get("groups", 1))
