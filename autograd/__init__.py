@@ -22,6 +22,7 @@ from .function import (
     set_grad_enabled,
 )
 from .functional import (
+    avg_pool2d,
     concat,
     cumsum,
     einsum,
@@ -30,6 +31,7 @@ from .functional import (
     grad,
     index_add,
     logsumexp,
+    max_pool2d,
     maximum,
     minimum,
     norm,
@@ -62,6 +64,7 @@ __all__ = [
     "squeeze", "unsqueeze", "expand_dims", "flatten", "logsumexp", "var", "std", "norm",
     "cumsum",
     "pad", "take_along_axis", "index_add", "scatter_add", "einsum",
+    "max_pool2d", "avg_pool2d",
 ]
 __version__ = "0.1.0"
 
