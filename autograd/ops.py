@@ -1457,7 +1457,8 @@ def _unpool(ctx, parts):
 class MaxPool2d(Function):
     """The largest value of each window over the last two axes (NCHW, PyTorch's
     ``max_pool2d``; the padding is -inf). The gradient goes to the element that won:
-    at a tie, the first in the window (row by row), as PyTorch's."""
+    at a tie, the first in the window (row by row); of several NaN, the last, as
+    PyTorch's."""
 
     rule = "d max(window)/d a_i = 1 for the element that won the window, 0 for the rest"
     symbol = "maxpool"
@@ -1471,11 +1472,14 @@ class MaxPool2d(Function):
         win = _windows(padded, k, s, out)
         win = win.reshape(win.shape[:-2] + (-1,))
         valid = _windows(real, k, s, out).reshape(out + (-1,))
-        # the first real element equal to the max (or NaN): the padding never wins, even
-        # where every real element is -inf
+        # the first real element equal to the max: the padding never wins, even where
+        # every real element is -inf; in a window with NaN, the last NaN (as PyTorch)
         top = np.max(win, axis=-1, keepdims=True)
-        hit = ((win == top) | np.isnan(win)) & valid
-        ctx.winner = np.argmax(hit, axis=-1)
+        ctx.winner = np.argmax((win == top) & valid, axis=-1)
+        nan = np.isnan(win)
+        if nan.any():
+            last = nan.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+            ctx.winner = np.where(nan.any(axis=-1), last, ctx.winner)
         ctx.k, ctx.s, ctx.p, ctx.out = k, s, p, out
         ctx.shape, ctx.dtype = np.shape(a), np.result_type(a)
         return np.take_along_axis(win, ctx.winner[..., None], -1)[..., 0]

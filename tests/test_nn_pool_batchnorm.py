@@ -171,6 +171,16 @@ def test_max_pool_ties_go_to_the_first_and_padding_never_wins():
     np.testing.assert_array_equal(a.grad, t.grad.numpy())
 
 
+def test_max_pool_nan_wins_its_window_as_in_torch():
+    x = np.array([[[[1.0, np.nan, 0.0], [np.nan, 2.0, np.nan], [3.0, 4.0, 5.0]]]])
+    a, t = ag.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, ref = ag.max_pool2d(a, 2, 1, 1), torch.nn.functional.max_pool2d(t, 2, 1, 1)
+    np.testing.assert_array_equal(out.numpy(), ref.detach().numpy())
+    out.sum().backward()
+    ref.sum().backward()
+    np.testing.assert_array_equal(a.grad, t.grad.numpy())
+
+
 def test_max_pool_zero_grad_where_not_picked_even_for_infinite_upstream():
     a = ag.Tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
     out = ag.max_pool2d(a, 2)
