@@ -22,6 +22,7 @@ from .function import (
     set_grad_enabled,
 )
 from .functional import (
+    avg_pool2d,
     concat,
     conv1d,
     conv2d,
@@ -32,6 +33,7 @@ from .functional import (
     grad,
     index_add,
     logsumexp,
+    max_pool2d,
     maximum,
     minimum,
     norm,
@@ -65,6 +67,7 @@ __all__ = [
     "cumsum",
     "pad", "take_along_axis", "index_add", "scatter_add", "einsum",
     "conv1d", "conv2d",
+    "max_pool2d", "avg_pool2d",
 ]
 __version__ = "0.1.0"
 

@@ -13,7 +13,7 @@ from .tensor import Tensor
 __all__ = ["concat", "stack", "where", "maximum", "minimum", "grad", "value_and_grad",
            "squeeze", "unsqueeze", "expand_dims", "flatten", "logsumexp", "var", "std", "norm",
            "cumsum", "pad", "take_along_axis", "index_add", "scatter_add", "einsum",
-           "conv1d", "conv2d"]
+           "conv1d", "conv2d", "max_pool2d", "avg_pool2d"]
 
 
 def concat(tensors, axis: int = 0) -> Tensor:
@@ -88,6 +88,23 @@ def einsum(subscripts, *tensors) -> Tensor:
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])  # torch.einsum(eq, [a, b])
     return ops.Einsum.apply(*tensors, subscripts=subscripts)
+
+
+# ----------------------------------------------------------------------------------- pooling
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
+    """PyTorch's ``max_pool2d`` over the last two axes of (N, C, H, W) or (C, H, W):
+    the largest value of each ``kernel_size`` window, windows ``stride`` apart (default:
+    ``kernel_size``), ``padding`` of -inf on each side (at most half the kernel). The
+    gradient goes to each window's winner (at a tie, the first)."""
+    return ops.MaxPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
+    """PyTorch's ``avg_pool2d`` (``count_include_pad=True``) over the last two axes of
+    (N, C, H, W) or (C, H, W): the mean of each window, zero padding counted."""
+    return ops.AvgPool2d.apply(x, kernel_size=kernel_size, stride=stride, padding=padding)
 
 
 def value_and_grad(fn, argnums=0):

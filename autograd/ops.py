@@ -71,6 +71,9 @@ __all__ = [
     # convolution
     "Conv1d",
     "Conv2d",
+    # pooling
+    "MaxPool2d",
+    "AvgPool2d",
 ]
 
 # ----------------------------------------------------------------------- helpers
@@ -1554,3 +1557,119 @@ class Conv1d(_Conv):
             "  dL/dx = Σ_taps G·W placed back,  dL/db = Σ G")
     symbol = "conv1d"
     nsp = 1
+
+
+# ----------------------------------------------------------------------- pooling
+
+
+def _pair(op, name, value):
+    """``value`` (an int or a pair of ints) as a pair of ints."""
+    if isinstance(value, (int, np.integer)):
+        pair = (value, value)
+    else:
+        pair = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _pool_geometry(op, shape, kernel_size, stride, padding):
+    """Kernel, stride, padding (pairs) and output size (OH, OW) of a 2-D pooling over
+    the last two axes of a (C, H, W) or (N, C, H, W) input, checked as PyTorch does."""
+    k = _pair(op, "kernel_size", kernel_size)
+    s = k if stride is None or stride == () or stride == [] else _pair(op, "stride", stride)
+    p = _pair(op, "padding", padding)
+    if len(shape) not in (3, 4):
+        raise ShapeError(f"{op}: input of shape {shape}: expected (C, H, W) or "
+                         "(N, C, H, W)")
+    if min(k) < 1 or min(s) < 1 or min(p) < 0:
+        raise ValueError(f"{op}: kernel_size {k} and stride {s} must be positive and "
+                         f"padding {p} non-negative")
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"{op}: padding {p} must be at most half of kernel_size {k}")
+    h, w = shape[-2] + 2 * p[0], shape[-1] + 2 * p[1]
+    out = ((h - k[0]) // s[0] + 1, (w - k[1]) // s[1] + 1)
+    if h < k[0] or w < k[1] or min(out) < 1 or 0 in shape[:-2]:
+        raise ShapeError(f"{op}: input of shape {shape} with kernel_size {k}, stride {s} "
+                         f"and padding {p} gives an empty output; use a smaller kernel or "
+                         "more padding")
+    return k, s, p, out
+
+
+def _windows(x, k, s, out):
+    """The pooling windows of a padded (..., H, W) array: a view of shape
+    (..., OH, OW, kh, kw), sliding ``s`` at a time."""
+    view = np.lib.stride_tricks.sliding_window_view(x, k, axis=(-2, -1))
+    return view[..., :s[0] * (out[0] - 1) + 1:s[0], :s[1] * (out[1] - 1) + 1:s[1], :, :]
+
+
+def _unpool(ctx, parts):
+    """The gradient of the padded input: ``parts(i, j)`` (..., OH, OW) added at kernel
+    offset (i, j) of each window (a loop over the kernel, not over pixels), the padding
+    cut off."""
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = ctx.k, ctx.s, ctx.p, ctx.out
+    shape = ctx.shape
+    full = np.zeros(shape[:-2] + (shape[-2] + 2 * ph, shape[-1] + 2 * pw), dtype=ctx.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            full[..., i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += parts(i, j)
+    return full[..., ph:ph + shape[-2], pw:pw + shape[-1]]
+
+
+class MaxPool2d(Function):
+    """The largest value of each window over the last two axes (NCHW, PyTorch's
+    ``max_pool2d``; the padding is -inf). The gradient goes to the element that won:
+    at a tie, the first in the window (row by row); of several NaN, the last, as
+    PyTorch's."""
+
+    rule = "d max(window)/d a_i = 1 for the element that won the window, 0 for the rest"
+    symbol = "maxpool"
+
+    @staticmethod
+    def forward(ctx, a, kernel_size=1, stride=None, padding=0):
+        k, s, p, out = _pool_geometry("max_pool2d", np.shape(a), kernel_size, stride, padding)
+        pairs = [(0, 0)] * (np.ndim(a) - 2) + [(p[0], p[0]), (p[1], p[1])]
+        padded = np.pad(a, pairs, constant_values=-np.inf)
+        real = np.pad(np.ones(np.shape(a)[-2:], dtype=bool), pairs[-2:])
+        win = _windows(padded, k, s, out)
+        win = win.reshape(win.shape[:-2] + (-1,))
+        valid = _windows(real, k, s, out).reshape(out + (-1,))
+        # the first real element equal to the max: the padding never wins, even where
+        # every real element is -inf; in a window with NaN, the last NaN (as PyTorch)
+        top = np.max(win, axis=-1, keepdims=True)
+        ctx.winner = np.argmax((win == top) & valid, axis=-1)
+        nan = np.isnan(win)
+        if nan.any():
+            last = nan.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+            ctx.winner = np.where(nan.any(axis=-1), last, ctx.winner)
+        ctx.k, ctx.s, ctx.p, ctx.out = k, s, p, out
+        ctx.shape, ctx.dtype = np.shape(a), np.result_type(a)
+        return np.take_along_axis(win, ctx.winner[..., None], -1)[..., 0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        kw = ctx.k[1]
+        return _unpool(ctx, lambda i, j: np.where(ctx.winner == i * kw + j, grad, 0))
+
+
+class AvgPool2d(Function):
+    """The mean of each window over the last two axes (NCHW, PyTorch's ``avg_pool2d``
+    with ``count_include_pad=True``: zero padding, counted in the kh·kw divisor). Each
+    element of a window gets grad / (kh·kw)."""
+
+    rule = "d mean(window)/d a_i = 1/(kh·kw) for each element of the window"
+    symbol = "avgpool"
+
+    @staticmethod
+    def forward(ctx, a, kernel_size=1, stride=None, padding=0):
+        k, s, p, out = _pool_geometry("avg_pool2d", np.shape(a), kernel_size, stride, padding)
+        pairs = [(0, 0)] * (np.ndim(a) - 2) + [(p[0], p[0]), (p[1], p[1])]
+        win = _windows(np.pad(a, pairs), k, s, out)
+        ctx.k, ctx.s, ctx.p, ctx.out = k, s, p, out
+        ctx.shape, ctx.dtype = np.shape(a), np.result_type(a)
+        return np.mean(win, axis=(-2, -1))
+
+    @staticmethod
+    def backward(ctx, grad):
+        share = grad / (ctx.k[0] * ctx.k[1])
+        return _unpool(ctx, lambda i, j: share)

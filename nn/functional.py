@@ -33,6 +33,7 @@ __all__ = [
     "l2_penalty",
     "gelu", "silu", "elu", "softplus", "layer_norm", "embedding", "kl_div",
     "conv1d", "conv2d",
+    "max_pool2d", "avg_pool2d", "batch_norm",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -609,3 +610,67 @@ def kl_div(input, target, reduction: str = "mean", log_target: bool = False) -> 
 
 conv1d = ag.conv1d
 conv2d = ag.conv2d
+
+
+# ------------------------------------------------------------------- pooling, batch norm
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0) -> ag.Tensor:
+    """Max pooling over (N, C, H, W) or (C, H, W): ``ag.max_pool2d``."""
+    return ag.max_pool2d(_tensor(input), kernel_size, stride, padding)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0) -> ag.Tensor:
+    """Average pooling (zero padding counted) over (N, C, H, W) or (C, H, W):
+    ``ag.avg_pool2d``."""
+    return ag.avg_pool2d(_tensor(input), kernel_size, stride, padding)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5):
+    """Batch normalisation of (N, C) or (N, C, ...) over every axis but the channels (1),
+    PyTorch's ``F.batch_norm``. Training (or no running statistics): normalise with the
+    batch's mean and biased variance, and, when ``running_mean``/``running_var``
+    (Tensors or NumPy arrays) are given, move them in place towards the batch's mean and unbiased
+    variance by ``momentum``. Otherwise: normalise with the running statistics. Then
+    ``· weight + bias`` per channel. Built from mean, arithmetic and sqrt, so the
+    gradient is the engine's."""
+    x = _tensor(input)
+    if x.ndim < 2:
+        raise ag.ShapeError(f"batch_norm: input of shape {x.shape}: expected (N, C) or "
+                            "(N, C, ...)")
+    axes = (0,) + tuple(range(2, x.ndim))
+    view = (1, x.shape[1]) + (1,) * (x.ndim - 2)  # a per-channel value, broadcast
+    if training or running_mean is None:
+        count = x.size // max(x.shape[1], 1)
+        if training and count <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when "
+                             f"training, got input of shape {x.shape}")
+        mean = x.mean(axis=axes, keepdims=True)
+        d = x - mean
+        var = (d * d).mean(axis=axes, keepdims=True)
+        if training and running_mean is not None:
+            m = float(momentum)
+            unbiased = var.numpy().reshape(-1) * (count / (count - 1))
+            _move(running_mean, mean.numpy().reshape(-1), m)
+            _move(running_var, unbiased, m)
+        out = d / (var + eps).sqrt()
+    else:
+        mean = _values(running_mean).reshape(view)
+        std = np.sqrt(_values(running_var).reshape(view) + eps)
+        out = (x - mean.astype(x.dtype, copy=False)) / std.astype(x.dtype, copy=False)
+    if weight is not None:
+        out = out * weight.reshape(view)
+    if bias is not None:
+        out = out + bias.reshape(view)
+    return out
+
+
+def _values(t) -> np.ndarray:
+    return np.asarray(t.numpy() if isinstance(t, ag.Tensor) else t)
+
+
+def _move(running, batch, momentum) -> None:
+    """``running ← (1 - momentum)·running + momentum·batch``, in place."""
+    target = running.data if isinstance(running, ag.Tensor) else running
+    target[...] = (1 - momentum) * _values(running) + momentum * batch

@@ -16,7 +16,8 @@ from .module import Module, Parameter, Sequential
 
 __all__ = ["Linear", "MLP", "Dropout", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Identity",
            "Softmax", "LogSoftmax", "GELU", "SiLU", "ELU", "Softplus", "Flatten",
-           "LayerNorm", "Embedding", "Conv1d", "Conv2d"]
+           "LayerNorm", "Embedding", "Conv1d", "Conv2d",
+           "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d"]
 
 
 class Linear(Module):
@@ -398,3 +399,97 @@ class Conv1d(_ConvNd):
     """1-D convolution over (N, C, L) or (C, L) input, as ``torch.nn.Conv1d``."""
 
     nsp = 1
+
+
+# ------------------------------------------------------------------- pooling, batch norm
+
+
+class MaxPool2d(Module):
+    """Max pooling over the last two axes of (N, C, H, W): ``F.max_pool2d``."""
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        if stride is None:
+            self.stride = kernel_size
+
+    def forward(self, x):
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(MaxPool2d):
+    """Average pooling (zero padding counted) over the last two axes of (N, C, H, W):
+    ``F.avg_pool2d``."""
+
+    def forward(self, x):
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class _BatchNorm(Module):
+    """Batch normalisation per channel (axis 1), PyTorch's layout: ``weight`` (ones) and
+    ``bias`` (zeros) of shape (C,), buffers ``running_mean`` (zeros), ``running_var``
+    (ones) and ``num_batches_tracked``. ``train()``: normalise with the batch's mean and
+    biased variance, and move the running ones towards the batch's mean and unbiased
+    variance by ``momentum`` (None: a cumulative average); ``eval()``: normalise with
+    the running statistics."""
+
+    _dims = ()  # the input dimensions the layer takes
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1,
+                 affine: bool = True, track_running_stats: bool = True, dtype=None):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        dtype = np.dtype(dtype or ag.get_default_dtype())
+        c = self.num_features
+        if self.affine:
+            self.weight = Parameter(np.ones(c), dtype=dtype)
+            self.bias = Parameter(np.zeros(c), dtype=dtype)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(c, dtype=dtype))
+            self.register_buffer("running_var", np.ones(c, dtype=dtype))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def forward(self, x):
+        name = type(self).__name__
+        if x.ndim not in self._dims:
+            want = " or ".join(f"{d}-D" for d in self._dims)
+            raise ag.ShapeError(f"{name}: expected {want} input, got shape {x.shape}")
+        if x.shape[1] != self.num_features:
+            raise ag.ShapeError(f"{name}({self.num_features}): input of shape {x.shape} "
+                                f"has {x.shape[1]} channels (dim 1); expected "
+                                f"{self.num_features}")
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked = self.num_batches_tracked.numpy() + 1
+            if self.momentum is None:  # a cumulative moving average
+                momentum = 1.0 / float(self.num_batches_tracked.item())
+        use_batch = self.training or self.running_mean is None
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            use_batch, momentum, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L), per channel C."""
+
+    _dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W), per channel C."""
+
+    _dims = (4,)

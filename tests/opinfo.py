@@ -973,6 +973,38 @@ _CONV2D_EXAMPLES = (
             {"stride": 1, "padding": 1, "dilation": 1, "groups": 3}),
 )
 
+# ------------------------------------------------------------------------------- pooling
+
+
+def _pool(pick, shape):
+    """Kernel (an int or a pair), stride (None: the kernel, an int or a pair) and padding
+    (at most half the kernel, an int or a pair) that fit the last two axes."""
+    h, w = shape[-2], shape[-1]
+    kh, kw = pick.integer(1, min(h, 3)), pick.integer(1, min(w, 3))
+    square = kh == kw and pick.boolean()
+    kernel = kh if square else (kh, kw)
+    stride = pick.choice((None, 1, 2, (pick.integer(1, 3), pick.integer(1, 3))))
+    ph, pw = pick.integer(0, kh // 2), pick.integer(0, kw // 2)
+    padding = ph if ph == pw and pick.boolean() else (ph, pw)
+    return Sample(params={"kernel": kernel, "stride": stride, "padding": padding})
+
+
+def _near_window_tie(inputs, params):
+    """max_pool2d: two values of a window nearly equal, so that rounding could pick
+    either (exact ties stay in: both sides pick the first)."""
+    a = inputs["a"]
+    k = params["kernel"]
+    k = (k, k) if isinstance(k, int) else tuple(k)
+    view = np.lib.stride_tricks.sliding_window_view(a, k, axis=(-2, -1))
+    vals = np.sort(view.reshape(view.shape[:-2] + (-1,)), axis=-1)
+    return near(np.diff(vals, axis=-1), a)
+
+
+POOL = Family("NCHW / CHW windows: kernel, stride, padding", _pool, min_dims=3, max_dims=4,
+              accepts=lambda s: 0 not in s)
+_MAX_POOL = "torch.nn.functional.max_pool2d"
+_AVG_POOL = "torch.nn.functional.avg_pool2d"
+
 OPS = (
     _binary("add", ops.Add, "+"),
     _binary("sub", ops.Sub, "-"),
@@ -1150,6 +1182,25 @@ OPS = (
         Form("F.conv2d({a}, {b}, padding={padding}, groups={groups})",
              f"{_TF}.conv2d({{a}}, {{b}}, padding={{padding}}, groups={{groups}})"),
     ), examples=_CONV2D_EXAMPLES),
+    # pooling
+    OpInfo("max_pool2d", ops.MaxPool2d, POOL, (
+        Form("ag.max_pool2d({a}, {kernel}, {stride}, {padding})",
+             _MAX_POOL + "({a}, {kernel}, {stride}, {padding})"),
+        Form("F.max_pool2d({a}, kernel_size={kernel}, padding={padding})",
+             _MAX_POOL + "({a}, kernel_size={kernel}, padding={padding})"),
+    ), domains={"a": DISTINCT}, rounding_sensitive=_near_window_tie, examples=(
+        Example({"a": (2, 3, 5, 6)}, {"kernel": 2, "stride": None, "padding": 0}),
+        Example({"a": (1, 2, 6, 5)}, {"kernel": (3, 2), "stride": (2, 1), "padding": (1, 1)}),
+    )),
+    OpInfo("avg_pool2d", ops.AvgPool2d, POOL, (
+        Form("ag.avg_pool2d({a}, {kernel}, {stride}, {padding})",
+             _AVG_POOL + "({a}, {kernel}, {stride}, {padding})"),
+        Form("F.avg_pool2d({a}, kernel_size={kernel}, padding={padding})",
+             _AVG_POOL + "({a}, kernel_size={kernel}, padding={padding})"),
+    ), examples=(
+        Example({"a": (2, 3, 5, 6)}, {"kernel": 2, "stride": None, "padding": 0}),
+        Example({"a": (1, 2, 6, 5)}, {"kernel": (3, 2), "stride": (2, 1), "padding": (1, 1)}),
+    )),
 )
 
 ROWS = {row.name: row for row in OPS}
