@@ -1366,8 +1366,11 @@ class Einsum(Function):
                     sizes[c] = n
         ctx.saved, ctx.terms, ctx.output, ctx.sizes = arrays, terms, output, sizes
         try:
+            # optimize=True contracts by products (tensordot, multiply): a product of a
+            # zero and a negative number keeps its sign, as in PyTorch; the plain loop
+            # adds each product to +0
             return np.einsum(",".join(terms) + "->" + output, *_sum_own_letters(
-                terms, arrays, output))
+                terms, arrays, output), optimize=True)
         except ValueError as err:
             shapes = ", ".join(str(np.shape(x)) for x in arrays)
             raise ShapeError(f"einsum {subscripts!r} on shapes {shapes}: {err}") from None
@@ -1385,7 +1388,8 @@ class Einsum(Function):
             letters = "".join(dict.fromkeys(term))  # each letter once, in order
             reached = "".join(c for c in letters if c in known)
             spec = ",".join([output] + others) + "->" + reached
-            g = np.einsum(spec, grad, *(y for j, y in enumerate(arrays) if j != i))
+            g = np.einsum(spec, grad, *(y for j, y in enumerate(arrays) if j != i),
+                          optimize=True)
             g = np.expand_dims(g, [k for k, c in enumerate(letters) if c not in known])
             g = np.broadcast_to(g, tuple(ctx.sizes[c] for c in letters))
             own = dict(zip(term, np.shape(x)))
