@@ -206,7 +206,7 @@ class Div(Function):
         a, b = ctx.saved
         need_a, need_b = ctx.needs_input_grad
         ga = grad / b if need_a else None
-        gb = -grad * a / (b * b) if need_b else None
+        gb = -grad * (a / b / b) if need_b else None  # rounded as PyTorch rounds it
         return ga, gb
 
 
@@ -1495,6 +1495,8 @@ class _Conv(Function):
         out = out.reshape((n, o) + out_sp)
         if bias is not None:
             out = out + bias.reshape((o,) + (1,) * nsp)
+        else:  # the sums start from +0, as PyTorch's: a lone product -0 becomes +0
+            out += 0.0
         ctx.saved = (x, weight)
         ctx.conf = (stride, padding, dilation, groups, unbatched, xp.shape)
         return out[0] if unbatched else out
