@@ -671,7 +671,16 @@ class LogSoftmax(Function):
 # ----------------------------------------------------------------------- shape
 
 
-class Reshape(Function):
+class _Regroup(Function):
+    """An op that only regroups the same values into another shape: the gradient is
+    the upstream gradient reshaped back to the input's shape."""
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.reshape(grad, ctx.shape)
+
+
+class Reshape(_Regroup):
     rule = "reshape: the gradient is reshaped back"
     symbol = "reshape"
 
@@ -686,10 +695,6 @@ class Reshape(Function):
                 f"into {shape}; the sizes must multiply to {np.size(a)} "
                 "(use -1 for one inferred dimension)"
             ) from None
-
-    @staticmethod
-    def backward(ctx, grad):
-        return np.reshape(grad, ctx.shape)
 
 
 class Transpose(Function):
@@ -817,15 +822,6 @@ class Erf(Function):
 
 # ----------------------------------------------------------------------- shapes,
 # reductions and scans: squeeze, unsqueeze, flatten, logsumexp, var, std, norm, cumsum
-
-
-class _Regroup(Function):
-    """An op that only regroups the same values into another shape: the gradient is
-    the upstream gradient reshaped back to the input's shape."""
-
-    @staticmethod
-    def backward(ctx, grad):
-        return np.reshape(grad, ctx.shape)
 
 
 class Squeeze(_Regroup):

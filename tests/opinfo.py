@@ -1005,6 +1005,18 @@ POOL = Family("NCHW / CHW windows: kernel, stride, padding", _pool, min_dims=3, 
 _MAX_POOL = "torch.nn.functional.max_pool2d"
 _AVG_POOL = "torch.nn.functional.avg_pool2d"
 
+
+def _conv(name, op, family, examples):
+    """conv1d / conv2d: every argument, and the functional form with defaults."""
+    return OpInfo(name, op, family, (
+        Form(f"ag.{name}({{a}}, {{b}}, {{c}}, stride={{stride}}, padding={{padding}}, "
+             "dilation={dilation}, groups={groups})",
+             f"{_TF}.{name}({{a}}, {{b}}, {{c}}, stride={{stride}}, "
+             "padding={padding}, dilation={dilation}, groups={groups})"),
+        Form(f"F.{name}({{a}}, {{b}}, padding={{padding}}, groups={{groups}})",
+             f"{_TF}.{name}({{a}}, {{b}}, padding={{padding}}, groups={{groups}})"),
+    ), examples=examples)
+
 OPS = (
     _binary("add", ops.Add, "+"),
     _binary("sub", ops.Sub, "-"),
@@ -1166,22 +1178,8 @@ OPS = (
         Form("ag.einsum({spec2}, {a}, {b})", "torch.einsum({spec2}, {a}, {b})"),
     ), examples=_EINSUM_EXAMPLES),
     # convolution
-    OpInfo("conv1d", ops.Conv1d, CONV1D, (
-        Form("ag.conv1d({a}, {b}, {c}, stride={stride}, padding={padding}, "
-             "dilation={dilation}, groups={groups})",
-             f"{_TF}.conv1d({{a}}, {{b}}, {{c}}, stride={{stride}}, "
-             "padding={padding}, dilation={dilation}, groups={groups})"),
-        Form("F.conv1d({a}, {b}, padding={padding}, groups={groups})",
-             f"{_TF}.conv1d({{a}}, {{b}}, padding={{padding}}, groups={{groups}})"),
-    ), examples=_CONV1D_EXAMPLES),
-    OpInfo("conv2d", ops.Conv2d, CONV2D, (
-        Form("ag.conv2d({a}, {b}, {c}, stride={stride}, padding={padding}, "
-             "dilation={dilation}, groups={groups})",
-             f"{_TF}.conv2d({{a}}, {{b}}, {{c}}, stride={{stride}}, "
-             "padding={padding}, dilation={dilation}, groups={groups})"),
-        Form("F.conv2d({a}, {b}, padding={padding}, groups={groups})",
-             f"{_TF}.conv2d({{a}}, {{b}}, padding={{padding}}, groups={{groups}})"),
-    ), examples=_CONV2D_EXAMPLES),
+    _conv("conv1d", ops.Conv1d, CONV1D, _CONV1D_EXAMPLES),
+    _conv("conv2d", ops.Conv2d, CONV2D, _CONV2D_EXAMPLES),
     # pooling
     OpInfo("max_pool2d", ops.MaxPool2d, POOL, (
         Form("ag.max_pool2d({a}, {kernel}, {stride}, {padding})",
