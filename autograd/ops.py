@@ -923,19 +923,26 @@ def _moment_args(op, a, axis):
     return a - mean, n
 
 
+def _variance(ctx, op, a, axis, ddof, keepdims):
+    """What var and std share: the deviations from the mean and the variance; records
+    the axes and the degrees of freedom on ``ctx``."""
+    if np.result_type(a).kind not in "fc":
+        a = np.asarray(a, dtype=np.float64)
+    d, n = _moment_args(op, a, axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.sum(d * d, axis=axis, keepdims=keepdims) / max(n - ddof, 0)
+    ctx.axis, ctx.keepdims, ctx.dof = axis, keepdims, n - ddof
+    return d, var
+
+
 class Var(Function):
     rule = "d var(a)/da_i = 2 (a_i - mean a) / (n - ddof)"
     symbol = "var"
 
     @staticmethod
     def forward(ctx, a, axis=None, ddof=0, keepdims=False):
-        if np.result_type(a).kind not in "fc":
-            a = np.asarray(a, dtype=np.float64)
-        d, n = _moment_args("var", a, axis)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.sum(d * d, axis=axis, keepdims=keepdims) / max(n - ddof, 0)
+        d, out = _variance(ctx, "var", a, axis, ddof, keepdims)
         ctx.saved = (d,)
-        ctx.axis, ctx.keepdims, ctx.dof = axis, keepdims, n - ddof
         return out
 
     @staticmethod
@@ -960,13 +967,9 @@ class Std(Function):
 
     @staticmethod
     def forward(ctx, a, axis=None, ddof=0, keepdims=False):
-        if np.result_type(a).kind not in "fc":
-            a = np.asarray(a, dtype=np.float64)
-        d, n = _moment_args("std", a, axis)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.sqrt(np.sum(d * d, axis=axis, keepdims=keepdims) / max(n - ddof, 0))
+        d, var = _variance(ctx, "std", a, axis, ddof, keepdims)
+        out = np.sqrt(var)
         ctx.saved = (d, out)
-        ctx.axis, ctx.keepdims, ctx.dof = axis, keepdims, n - ddof
         return out
 
     @staticmethod
