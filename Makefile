@@ -49,11 +49,14 @@ bench: $(VENV)/.stamp-bench
 lint: $(VENV)/.stamp-lint
 	$(PY) -m ruff check autograd nn tests bench docs demo.py
 
-# JupyterLab on the guided tour (notebooks/); its graphs need Graphviz's `dot`
+# JupyterLab on the guided tour (notebooks/); its graphs need Graphviz's `dot`.
+# As root (a container, a fresh VM) Jupyter refuses to start without --allow-root.
+USER_ID  ?= $(shell id -u)
+LAB_ARGS := $(if $(filter 0,$(USER_ID)),--allow-root)
 lab: $(VENV)/.stamp-lab
 	@command -v dot >/dev/null 2>&1 || echo "note: Graphviz's dot is missing, so graphs \
 will not render: sudo apt-get install graphviz (or make system-deps)"
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(LAB_ARGS) notebooks/
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -69,6 +69,16 @@ __all__ = [
     "conv1d", "conv2d",
     "max_pool2d", "avg_pool2d",
 ]
+
+# -- the (n,)-with-(n, 1) broadcast warning
+from .broadcasting import (  # noqa: E402
+    BroadcastWarning,
+    broadcast_warnings_enabled,
+    set_broadcast_warnings,
+)
+
+__all__ += ["BroadcastWarning", "set_broadcast_warnings", "broadcast_warnings_enabled"]
+
 __version__ = "0.1.0"
 
 

@@ -35,6 +35,8 @@ import threading
 
 import numpy as np
 
+from .broadcasting import check_pair as _check_pair
+
 __all__ = [
     "Function",
     "ShapeError",
@@ -285,6 +287,9 @@ class Function:
     infix = None
     hint = None
     created_at = None  # "file:line" of the user code, recorded in anomaly mode
+    # an elementwise op of two inputs: warns when it broadcasts (n,) with (n, 1)
+    # (``broadcasting.py``); set on the arithmetic ops at the end of ops.py
+    warn_broadcast = False
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -401,6 +406,8 @@ def apply_2(cls, a, b, kwargs=None):
         if shape_error is None:
             raise
         raise shape_error from None
+    if cls.warn_broadcast and type(x) is _ndarray and type(y) is _ndarray and x.ndim != y.ndim:
+        _check_pair(cls, x, y)  # (n,) with (n, 1) makes (n, n): warn once per line
     return _output(ctx, out, (a, b), record, modes)
 
 
@@ -491,6 +498,7 @@ def _broadcast_error(ctx, arrays, err):
 
 _NUMPY_BROADCAST = "operands could not be broadcast together"
 _array_types = (np.ndarray, np.generic)
+_ndarray = np.ndarray
 _np_generic = np.generic
 _new_object = object.__new__
 _TRUE_1, _FALSE_1, _FALSE_2 = (True,), (False,), (False, False)
@@ -502,6 +510,8 @@ def released_error(ctx) -> RuntimeError:
     return RuntimeError(
         f"{ctx.name}: trying to run backward through this part of the graph a second "
         "time, but that part of the graph was freed after the first backward. "
-        "Pass retain_graph=True to the first .backward() call if you need to backward "
-        "through the same graph again."
+        "To look at a backward pass step by step, call ag.trace_backward(loss) instead of "
+        "loss.backward(): it runs the backward pass itself. To backward through the same "
+        "graph again, pass retain_graph=True to the first .backward() call; gradients then "
+        "add up in .grad, so call zero_grad() (or set .grad = None) between the passes."
     )

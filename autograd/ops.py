@@ -1678,3 +1678,11 @@ class AvgPool2d(Function):
     def backward(ctx, grad):
         share = grad / (ctx.k[0] * ctx.k[1])
         return _unpool(ctx, lambda i, j: share)
+
+
+# ------------------------------------------------------- broadcast warning (n,) with (n, 1)
+# The elementwise ops of two inputs warn once per line of user code when they broadcast a
+# (n,) against a (n, 1) into (n, n) (see broadcasting.py).
+for _op in (Add, Sub, Mul, Div, Pow, Maximum, Minimum):
+    _op.warn_broadcast = True
+del _op

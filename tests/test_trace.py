@@ -112,10 +112,11 @@ def test_retain_graph_and_gradient_argument():
     y = x * x
     ag.trace_backward(y, gradient=np.array([1.0, 0.5]), retain_graph=True)
     np.testing.assert_allclose(x.grad, [2.0, 2.0])
-    trace = ag.trace_backward(y, gradient=np.array([1.0, 0.5]))
+    with pytest.warns(UserWarning, match="already holds a gradient"):
+        trace = ag.trace_backward(y, gradient=np.array([1.0, 0.5]))
     np.testing.assert_allclose(x.grad, [4.0, 4.0])  # accumulates like backward()
     np.testing.assert_allclose(trace[0].grad, [1.0, 0.5])
-    with pytest.raises(RuntimeError, match="retain_graph"):
+    with pytest.raises(RuntimeError, match="retain_graph"), pytest.warns(UserWarning):
         ag.trace_backward(y, gradient=np.ones(2))
     with pytest.raises(RuntimeError, match="does not require grad"):
         ag.trace_backward(ag.Tensor([1.0]))

@@ -65,7 +65,9 @@ def draw_graph(root, *, show_data: bool = True, show_grad: bool = True,
         Tensors of at most this many elements show every value; larger ones a range.
     grads : BackwardTrace or mapping {Tensor: array}, optional
         Gradients to show beyond ``.grad``: pass ``ag.trace_backward(loss)`` to see the
-        gradient of every intermediate tensor and every edge.
+        gradient of every intermediate tensor and every edge. Without it, after a plain
+        ``backward()``, only leaves (and tensors that called ``retain_grad()``) have a
+        gradient to show, and a line under the picture says so.
     title : str, optional
         A title above the legend.
 
@@ -102,4 +104,22 @@ def draw_graph(root, *, show_data: bool = True, show_grad: bool = True,
     opts = DrawOptions(show_data=show_data, show_grad=show_grad, rankdir=rankdir,
                        color_by=color_by, legend=legend, max_elements=max_elements,
                        title=title)
-    return dot.render(model, known_grads(model, grads), opts, plan)
+    overlay = known_grads(model, grads)
+    if show_grad and grads is None:
+        overlay.caption = _hidden_grads_note(model, overlay)
+    return dot.render(model, overlay, opts, plan)
+
+
+def _hidden_grads_note(model, overlay) -> str:
+    """After a plain ``backward()`` only leaves keep a gradient: a line saying how to see
+    the intermediates' (empty when there is nothing to say)."""
+    if not overlay.tensor_grads:
+        return ""
+    hidden = [tid for t, tid in model.ids.items()
+              if t._ctx is not None and t.requires_grad and tid != model.root
+              and tid not in overlay.tensor_grads]
+    if not hidden:
+        return ""
+    # (t.retain_grad() before backward shows a tensor's gradient too: docstring)
+    return "backward() keeps .grad on leaves only: grads=ag.trace_backward(loss) shows all"
+

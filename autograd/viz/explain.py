@@ -74,7 +74,12 @@ def describe(trace, step) -> str:
         lines.append(f"dL/d{step.label} = {short(step.grad, 8)}")
     elif step.kind == "done":
         for label, g in trace.leaf_grads().items():
-            lines.append(f"{label}.grad = {short(g, 8)}")
+            if label in trace.earlier_grads:  # .grad also holds an earlier pass
+                lines.append(f"dL/d{label} (this pass) = {short(g, 8)}; {label}.grad = "
+                             f"{short(trace.accumulated_grads[label], 8)} (with earlier "
+                             "gradients: call zero_grad() before tracing)")
+            else:
+                lines.append(f"{label}.grad = {short(g, 8)}")
     if step.created_at:
         lines.append(f"made at {step.created_at}")
     return "\n".join(lines)
@@ -105,7 +110,7 @@ def panel_html(trace, step) -> str:
         h.append(_kv("gradient arriving", f"dL/d{step.label}", step.grad))
         if step.rule:
             h.append(f'<div class="rule"><span class="k">local rule ({escape(step.op)})'
-                     f'</span><code>{escape(step.rule)}</code></div>')
+                     f'</span> <code>{escape(step.rule)}</code></div>')
         if step.sent:
             h.append('<div class="k">chain rule: sent to each input</div>')
             for name, _, g in step.sent:
@@ -120,8 +125,16 @@ def panel_html(trace, step) -> str:
     else:
         h.append("<p>Every leaf that requires grad now holds dL/dleaf in "
                  "<code>.grad</code>:</p>")
+        if trace.earlier_grads:
+            h.append("<p>Some leaves already held a gradient before this pass: their "
+                     "<code>.grad</code> is the sum of both, shown apart below.</p>")
         for label, g in trace.leaf_grads().items():
-            h.append(_kv(None, f"{label}.grad", g))
+            if label in trace.earlier_grads:  # .grad also holds an earlier pass
+                h.append(_kv(None, f"dL/d{label} (this pass)", g))
+                h.append(_kv(None, f"{label}.grad (with earlier gradients: call "
+                             "zero_grad() before tracing)", trace.accumulated_grads[label]))
+            else:
+                h.append(_kv(None, f"{label}.grad", g))
     if step.created_at:
         h.append(f'<p class="where">made at <code>{escape(step.created_at)}</code></p>')
     if step.kind != "done":

@@ -20,6 +20,7 @@ Recording needs neither Graphviz nor ipywidgets; drawing and the widget import t
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -113,7 +114,10 @@ class BackwardTrace:
         self._complete: dict = {}  # tensor id -> (step index, gradient)
         self._edge_sent: dict = {}  # edge index -> (step index, gradient)
         self._pad: dict = {}  # tensor id -> (lines, width) of its widest gradient text
-        self._leaf_grads: dict = {}  # tensor id -> .grad after the pass (a copy)
+        self._leaf_grads: dict = {}  # tensor id -> this pass's dL/dleaf (a copy)
+        # leaves that held a gradient before the pass: {label: .grad before / after}
+        self.earlier_grads: dict = {}
+        self.accumulated_grads: dict = {}
         self._scale = Scale([])
         self._plan = None
         self._svg_cache: dict = {}
@@ -164,7 +168,8 @@ class BackwardTrace:
         return rows
 
     def leaf_grads(self) -> dict:
-        """``{label: .grad}`` of every leaf after the pass (copies taken at its end)."""
+        """``{label: dL/dleaf}`` of this pass for every leaf (copies): the leaves' ``.grad``
+        unless some held a gradient before the pass (see ``earlier_grads``)."""
         return {self.model.nodes[tid].label: g for tid, g in self._leaf_grads.items()}
 
     def _accumulate(self, i: int) -> dict:
@@ -344,6 +349,7 @@ def trace_backward(root, gradient=None, retain_graph: bool = False, *,
             "the inputs with requires_grad=True, and do not compute it under no_grad()."
         )
     m = GraphModel.build(root)
+    earlier = _earlier_grads(m)
     options = dict(show_data=show_data, rankdir=rankdir, max_nodes=max_nodes,
                    collapse_modules=collapse_modules, expand=tuple(expand),
                    max_elements=max_elements)
@@ -398,9 +404,38 @@ def trace_backward(root, gradient=None, retain_graph: bool = False, *,
         if (isinstance(node, TensorNode) and node.tensor._ctx is None
                 and node.tensor.requires_grad and node.tensor.grad is not None):
             tr._leaf_grads[tid] = np.array(node.tensor.grad, copy=True)
+            if tid in earlier:  # show this pass's gradient; .grad holds the sum
+                tr.earlier_grads[node.label] = earlier[tid]
+                tr.accumulated_grads[node.label] = tr._leaf_grads[tid]
+                done = tr._complete.get(tid)
+                tr._leaf_grads[tid] = (np.zeros_like(earlier[tid]) if done is None
+                                       else np.asarray(done[1]))
             note(tid, tr._leaf_grads[tid])
     tr.steps.append(TraceStep(len(tr.steps), "done", None, "", _trace=tr))
     tr._events.append([])
     tr._pad = pad
     tr._scale = Scale([magnitude(g) for _, g in tr._edge_sent.values()])
     return tr
+
+
+# ------------------------------------------------------ leaves that already hold gradients
+
+
+def _earlier_grads(m: GraphModel) -> dict:
+    """{tensor id: copy of .grad} of the leaves that hold a gradient before the pass;
+    warns once about them (the pass adds to .grad, so .grad will not be this pass's)."""
+    held = {tid: np.array(node.tensor.grad, copy=True) for tid, node in m.nodes.items()
+            if isinstance(node, TensorNode) and node.tensor._ctx is None
+            and node.tensor.requires_grad and node.tensor.grad is not None}
+    if held:
+        names = ", ".join(m.nodes[tid].label for tid in list(held)[:5])
+        more = f" and {len(held) - 5} more" if len(held) > 5 else ""
+        verb = "holds" if len(held) == 1 else "hold"
+        warnings.warn(
+            f"trace_backward: {names}{more} already {verb} a gradient in .grad (from an "
+            "earlier backward). trace_backward runs the backward pass itself and adds "
+            "this pass's gradients to .grad, so .grad becomes the sum. The trace shows "
+            "this pass's gradients (the accumulated ones are in trace.accumulated_grads). "
+            "Call zero_grad() (model.zero_grad(), or t.grad = None) before tracing, and "
+            "do not call loss.backward() first.", UserWarning, stacklevel=3)
+    return held
