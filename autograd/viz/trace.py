@@ -426,7 +426,8 @@ def _earlier_grads(m: GraphModel) -> dict:
     warns once about them (the pass adds to .grad, so .grad will not be this pass's)."""
     held = {tid: np.array(node.tensor.grad, copy=True) for tid, node in m.nodes.items()
             if isinstance(node, TensorNode) and node.tensor._ctx is None
-            and node.tensor.requires_grad and node.tensor.grad is not None}
+            and node.tensor.requires_grad and node.tensor.grad is not None
+            and np.any(np.asarray(node.tensor.grad) != 0)}  # zeros: nothing to add to
     if held:
         names = ", ".join(m.nodes[tid].label for tid in list(held)[:5])
         more = f" and {len(held) - 5} more" if len(held) > 5 else ""
