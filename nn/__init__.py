@@ -86,3 +86,14 @@ __all__ = [
     "GradFlowRecorder", "grad_flow", "grad_stats",
     "functional", "init", "optim", "data", "utils",
 ]
+
+# -- regression and margin losses
+from .losses import (  # noqa: E402
+    HingeEmbeddingLoss,
+    HuberLoss,
+    L1Loss,
+    MultiMarginLoss,
+    SmoothL1Loss,
+)
+
+__all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "HingeEmbeddingLoss", "MultiMarginLoss"]

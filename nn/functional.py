@@ -674,3 +674,100 @@ def _move(running, batch, momentum) -> None:
     """``running ← (1 - momentum)·running + momentum·batch``, in place."""
     target = running.data if isinstance(running, ag.Tensor) else running
     target[...] = (1 - momentum) * _values(running) + momentum * batch
+
+
+# ------------------------------------------------------------------------
+# regression and margin losses with PyTorch's names (compositions of ops): l1, smooth l1,
+# Huber, hinge embedding, multi-class margin
+
+__all__ += ["l1_loss", "smooth_l1_loss", "huber_loss", "hinge_embedding_loss",
+            "multi_margin_loss"]
+
+
+def l1_loss(input, target, reduction: str = "mean") -> ag.Tensor:
+    """Mean absolute error: |input - target| averaged (``reduction="mean"``)."""
+    input = _tensor(input)
+    d = input - _target(target, input, "l1_loss")
+    return _reduce(d.abs(), reduction, "l1_loss")
+
+
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0) -> ag.Tensor:
+    """``0.5·d²/beta`` where ``|d| < beta``, else ``|d| - 0.5·beta`` (d = input - target):
+    quadratic near 0, linear beyond. ``beta=0`` is ``l1_loss``. ``huber_loss`` is
+    ``beta`` times this with ``delta = beta``."""
+    op = "smooth_l1_loss"
+    if beta < 0:
+        raise ValueError(f"{op}: beta must be >= 0, got {beta}")
+    input = _tensor(input)
+    d = input - _target(target, input, op)
+    ad = d.abs()
+    if beta == 0:
+        return _reduce(ad, reduction, op)
+    return _reduce(ag.where(ad.data < beta, 0.5 * d * d / beta, ad - 0.5 * beta),
+                   reduction, op)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0) -> ag.Tensor:
+    """``0.5·d²`` where ``|d| < delta``, else ``delta·(|d| - 0.5·delta)`` (d = input -
+    target): squared error for small errors, absolute error (slope ``delta``) for large
+    ones, so outliers pull less than in ``mse_loss``."""
+    op = "huber_loss"
+    if not delta > 0:
+        raise ValueError(f"{op}: delta must be > 0, got {delta}")
+    input = _tensor(input)
+    d = input - _target(target, input, op)
+    ad = d.abs()
+    return _reduce(ag.where(ad.data < delta, 0.5 * d * d, delta * (ad - 0.5 * delta)),
+                   reduction, op)
+
+
+def hinge_embedding_loss(input, target, margin: float = 1.0,
+                         reduction: str = "mean") -> ag.Tensor:
+    """``input`` where ``target == 1``, ``max(0, margin - input)`` where ``target == -1``
+    (``input`` is usually a distance; ``target`` holds 1 or -1, of the input's shape).
+    As in PyTorch, another target value counts both terms."""
+    op = "hinge_embedding_loss"
+    x = _tensor(input)
+    t = _target(target, x, op)
+    tv = t.numpy() if isinstance(t, ag.Tensor) else t
+    pushed = ag.where(tv != 1, (margin - x).clip(min=0.0), 0.0)
+    pulled = ag.where(tv != -1, x, 0.0)
+    return _reduce(pushed + pulled, reduction, op)
+
+
+def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=None,
+                      reduction: str = "mean") -> ag.Tensor:
+    """Multi-class hinge loss of scores ``input`` (N, C) (or (C,)) and class indices
+    ``target`` (N,): per sample ``Σ_{i≠y} max(0, margin - x[y] + x[i])^p / C``, each term
+    times ``weight[y]`` if given. ``p`` is 1 or 2. The SVM loss of the classic courses."""
+    op = "multi_margin_loss"
+    if p not in (1, 2):
+        raise ValueError(f"{op}: p must be 1 or 2, got {p!r}")
+    z = _tensor(input)
+    _check_logits(z, op)
+    _check_reduction(reduction, op)
+    one = z.ndim == 1
+    t = np.asarray(target.numpy() if isinstance(target, ag.Tensor) else target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{op}: target must be integer class indices, got dtype {t.dtype}"
+                        + (" (pass y.astype(int))" if t.dtype.kind == "f" else ""))
+    if one:  # one sample: scores (C,), target () or (1,)
+        z = z.reshape(1, -1)
+        t = t.reshape(-1)
+    t = _class_indices(t, z.shape, op)
+    n_classes = z.shape[1]
+    picked = ag.take_along_axis(z, t[:, None], axis=1)  # x[y], (N, 1)
+    terms = (margin - picked + z).relu()
+    if p == 2:
+        terms = terms * terms
+    if weight is not None:
+        w = np.asarray(weight.numpy() if isinstance(weight, ag.Tensor) else weight)
+        if w.shape != (n_classes,):
+            raise ag.ShapeError(f"{op}: weight must have shape ({n_classes},), one per "
+                                f"class, got {w.shape}")
+        terms = terms * w.astype(z.dtype, copy=False)[t][:, None]
+    others = np.arange(n_classes) != t[:, None]  # the target's own term is left out
+    per_sample = ag.where(others, terms, 0.0).sum(axis=1) / n_classes
+    if one and reduction == "none":
+        per_sample = per_sample.reshape(())
+    return _reduce(per_sample, reduction, op)
