@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import inspect
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -84,7 +85,7 @@ class GradcheckResult:
         for c in self.inputs:
             status = "ok" if c.passed else "MISMATCH"
             lines.append(f"  {c.label}: shape {c.shape}, {c.dtype}: {status}, "
-                         f"max abs err {c.max_abs_err:.3g}, max rel err {c.max_rel_err:.3g}")
+                         f"max abs err {c.max_abs_err:.3g}, max rel err {_rel_text(c.max_rel_err)}")
             if not c.passed and c.direction:
                 m = c.mismatches[0]
                 lines.append(f"    directional derivative vᵀJu: analytic {m.analytic:.10g}, "
@@ -112,7 +113,7 @@ class GradcheckResult:
             colour = "#1a7f37" if c.passed else "#cf222e"
             rows.append(
                 f"<tr><td>{html.escape(c.label)}</td><td>{c.shape}</td><td>{c.dtype}</td>"
-                f"<td>{c.max_abs_err:.3g}</td><td>{c.max_rel_err:.3g}</td>"
+                f"<td>{c.max_abs_err:.3g}</td><td>{_rel_text(c.max_rel_err)}</td>"
                 f"<td style='color:{colour}'>{'ok' if c.passed else 'mismatch'}</td></tr>")
             for m in ([] if c.passed else c.mismatches):
                 kink = " (kink)" if m.kink is not None else ""
@@ -282,7 +283,7 @@ def _check_elements(value, x, position, analytic, eps, atol, rtol, max_report):
     bad = ~(abs_err <= atol + rtol * np.abs(numeric))  # NaN counts as bad
     check = InputCheck(position, x.name, tuple(data.shape), str(data.dtype),
                        float(np.nanmax(abs_err, initial=0.0)) if abs_err.size else 0.0,
-                       float(np.nanmax(np.where(bad, rel_err, 0), initial=0.0)),
+                       _max_rel_err(rel_err, bad | (numeric != 0)),
                        not bad.any(), n_bad=int(bad.sum()))
     if bad.any():
         flat_bad = np.flatnonzero(bad)
@@ -316,8 +317,25 @@ def _check_direction(value, x, position, analytic, eps, atol, rtol, rng):
     rel_err = abs_err / max(abs(numeric), np.finfo(np.float64).tiny)
     ok = abs_err <= atol + rtol * abs(numeric)
     check = InputCheck(position, x.name, tuple(data.shape), str(data.dtype), abs_err,
-                       rel_err if not ok else 0.0, bool(ok), n_bad=0 if ok else 1,
+                       rel_err if numeric != 0 or not ok else math.nan, bool(ok),
+                       n_bad=0 if ok else 1,
                        direction=True)
     if not ok:
         check.mismatches.append(Mismatch((), a, numeric, abs_err, rel_err))
     return check
+
+
+# ------------------------------------------------------------- the relative error shown
+
+
+def _max_rel_err(rel_err, where) -> float:
+    """The largest relative error over the elements where it means something (a nonzero
+    numeric derivative, or out of tolerance): NaN where there is none, never a 0 that
+    would sit beside a nonzero absolute error."""
+    values = rel_err[where]
+    values = values[~np.isnan(values)]
+    return float(values.max()) if values.size else math.nan
+
+
+def _rel_text(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3g}"

@@ -101,6 +101,13 @@ class ProgressBar:
                                  refresh=False)
 
     def on_train_end(self, history, model) -> None:
+        bar = self.bar
+        if bar is not None and getattr(history, "stopped_epoch", None) is not None:
+            # stopped early on purpose: the bar ends full (a notebook bar closed short of
+            # its total turns red, as for an error), saying where it stopped
+            planned, bar.total = bar.total, bar.n
+            bar.set_description(f"{self.desc} (stopped early: {bar.n} of {planned} epochs)",
+                                refresh=False)
         self._close()
 
     def on_exception(self, error, model) -> None:

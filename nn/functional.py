@@ -474,9 +474,10 @@ def l2_penalty(params, weight_decay: float, include_bias: bool = False) -> ag.Te
     """``weight_decay / 2 · Σ ||W||²`` over the weights, to add to a loss.
 
     ``params``: a Module or an iterable of Parameters. Only parameters with two or more
-    dimensions (weight matrices) count unless ``include_bias=True``. Its gradient,
-    ``weight_decay · W``, is exactly what ``SGD(weight_decay=...)`` adds, so
-    ``loss + F.l2_penalty(model, lam)`` with plain SGD trains like ``weight_decay=lam``.
+    dimensions (weight matrices) count unless ``include_bias=True``. The ½ makes its
+    gradient ``weight_decay · W``, exactly what ``SGD(weight_decay=...)`` adds; since
+    that decays every parameter, ``loss + F.l2_penalty(model, lam, include_bias=True)``
+    with plain SGD trains like ``weight_decay=lam``.
     """
     if hasattr(params, "parameters"):
         params = params.parameters()

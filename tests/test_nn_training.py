@@ -122,7 +122,9 @@ def test_early_stopping_and_progress_bar_are_callbacks(capsys):
     for k, v in s1.items():
         np.testing.assert_array_equal(s2[k], v)
     err = capsys.readouterr().err
-    assert f"{h1.stopped_epoch}/200" in err and "val_loss=" in err
+    # stopped early on purpose: the bar ends full (not red in a notebook) and says so
+    assert f"stopped early: {h1.stopped_epoch} of 200 epochs" in err and "val_loss=" in err
+    assert f"{h1.stopped_epoch}/{h1.stopped_epoch}" in err
     # a callback object is reusable: a second fit starts from a clean state
     h3, _ = run(callbacks=[stopper], progress=False)
     assert h3.history == h1.history and stopper.best_epoch == h1.best_epoch
