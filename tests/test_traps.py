@@ -154,6 +154,7 @@ def test_trace_on_leaves_holding_grads_warns_and_shows_this_pass():
     from autograd.viz import explain
     text = explain.describe(trace, trace.steps[-1])
     assert "this pass" in text and "zero_grad()" in text
+    assert "zero_grad()" in trace.draw(-1).source  # the Done frame's caption says it too
     panel = explain.panel_html(trace, trace.steps[-1])
     assert "dL/dw (this pass)" in panel and "zero_grad()" in panel
 

@@ -57,6 +57,9 @@ def headline(step) -> str:
         return f"backward through {step.expression}: gradient sent to {parents}"
     if step.kind == "leaf":
         return f"{step.label} is a leaf: its gradient is complete, added to .grad"
+    if getattr(getattr(step, "_trace", None), "earlier_grads", None):
+        return ("backward finished: this pass's gradients are shown; .grad also holds "
+                "earlier ones (call zero_grad() before tracing)")
     return "backward finished: the leaves' gradients are in .grad"
 
 
