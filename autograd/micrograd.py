@@ -19,7 +19,8 @@ run chainrule's ops and its ``backward()`` runs chainrule's engine. What differs
 plain Tensor is only what micrograd's users rely on: ``data`` and ``grad`` read as Python
 floats (``grad`` is 0.0 until a gradient arrives; every ``Value`` keeps its gradient, as
 in micrograd, not only the leaves), ``label``, ``_prev`` and ``_op`` describe the graph,
-and ``backward()`` may run again over the same graph (gradients add up, as in micrograd).
+``_backward()`` does one node's step by hand, and ``backward()`` may run again over the
+same graph (gradients add up, as in micrograd).
 
 ``Neuron``, ``Layer`` and ``MLP(nin, nouts)`` have micrograd's constructors,
 ``parameters()`` (a list of ``Value``) and ``zero_grad()``, and draw their weights from
@@ -34,6 +35,7 @@ import random
 
 import numpy as np
 
+from .engine import fit_gradient, local_backward
 from .tensor import Tensor
 
 __all__ = ["Value", "Module", "Neuron", "Layer", "MLP"]
@@ -108,6 +110,18 @@ class Value(Tensor):
         if name == "Pow" and not isinstance(ctx.parents[1], Tensor):
             return f"**{ctx.parents[1]:g}"
         return _OP_NAMES.get(name, name.lower())
+
+    def _backward(self) -> None:
+        """micrograd's one-node step, as the lecture calls it by hand: send this value's
+        ``grad`` through its op's local derivative (the op's own ``backward``) to the
+        values it was made from, adding to their ``grad``."""
+        ctx = self._ctx
+        if ctx is None:
+            return
+        sent = local_backward(self, np.float64(self.grad))
+        for p, g in zip(ctx.parents, sent):
+            if g is not None and isinstance(p, Value):
+                p.grad = p.grad + float(fit_gradient(ctx, p, g))
 
     def backward(self, gradient=None, retain_graph: bool = True) -> None:
         """Fill ``.grad`` of every Value this one depends on. As in micrograd, the graph is

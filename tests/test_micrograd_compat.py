@@ -188,3 +188,29 @@ def test_trace_backward_steps_through_a_value_graph():
     e = values[3]
     assert trace.grad(e) == pytest.approx(-2.0)
     assert values[0].grad == pytest.approx(6.0)
+
+
+def test_the_lectures_manual_backward_by_hand():
+    # the lecture first backpropagates by hand: o.grad = 1, then _backward() per node in
+    # reverse topological order; the same gradients as backward() on a fresh graph
+    def topo(root):
+        order, seen = [], set()
+
+        def build(v):
+            if v not in seen:
+                seen.add(v)
+                for child in v._prev:
+                    build(child)
+                order.append(v)
+
+        build(root)
+        return order
+
+    by_hand = _lecture_graph()
+    by_hand[-1].grad = 1.0
+    for node in reversed(topo(by_hand[-1])):
+        node._backward()
+    engine = _lecture_graph()
+    engine[-1].backward()
+    assert [v.grad for v in by_hand] == [v.grad for v in engine]
+    assert by_hand[0].grad == 6.0
