@@ -12,7 +12,9 @@ meet backprop. Its code runs here after changing the imports::
     L.backward()
     a.grad                      # -3.0, a Python float as in micrograd
     ag.draw_graph(L)            # data and grad in every box
-    ag.trace_backward(L2)       # step through the backward pass of a fresh graph
+
+or, on a graph not yet backpropagated, ``ag.trace_backward(L)`` instead of
+``L.backward()``: it runs the backward pass itself, one step at a time.
 
 A ``Value`` *is* a 0-d ``Tensor`` (a float64 scalar that requires grad): its operators
 run chainrule's ops and its ``backward()`` runs chainrule's engine. What differs from a
