@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import threading
 import warnings
 from pathlib import Path
 
@@ -102,6 +103,12 @@ def test_the_switch_turns_it_off_per_thread_and_restores():
         finally:
             ag.set_broadcast_warnings(True)
     assert ag.broadcast_warnings_enabled()
+    seen = []
+    worker = threading.Thread(target=lambda: (ag.set_broadcast_warnings(False),
+                                              seen.append(ag.broadcast_warnings_enabled())))
+    worker.start()
+    worker.join()
+    assert seen == [False] and ag.broadcast_warnings_enabled()  # the other thread's own
 
     @ag.set_broadcast_warnings(False)
     def quiet():
