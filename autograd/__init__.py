@@ -69,6 +69,12 @@ __all__ = [
     "conv1d", "conv2d",
     "max_pool2d", "avg_pool2d",
 ]
+
+# -- ONNX export: each op says how it exports (its ``onnx`` attribute)
+from .export import OnnxExportError, export_onnx, onnx_node  # noqa: E402
+
+__all__ += ["export_onnx", "onnx_node", "OnnxExportError"]
+
 __version__ = "0.1.0"
 
 
