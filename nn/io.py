@@ -269,7 +269,12 @@ def load(path, *, max_member_bytes: int = MAX_MEMBER_BYTES) -> dict:
     if _is_safetensors(path):
         return _load_safetensors(path)
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(9)
+    if len(head) == 9 and head[8:] == b"{" and int.from_bytes(head[:8], "little") < 2**32:
+        raise LoadError(f"nn.load: {path!r} looks like a .safetensors file (a header length, "
+                        "then JSON), not an .npz archive; give it the .safetensors suffix "
+                        "to load it as one")
+    head = head[:8]
     if head[:1] == b"\x80" or head[:1] in (b"(", b"]", b"}"):
         raise LoadError(f"nn.load: {path!r} is a pickle file, which is refused (loading it "
                         "could run arbitrary code); nn.save writes .npz archives of arrays")
@@ -418,9 +423,12 @@ def _load_safetensors(path: str) -> dict:
             raise bad(f"it holds {len(head)} bytes, fewer than the 8-byte header length "
                       "(empty or truncated)")
         n = int.from_bytes(head, "little")
-        if n > min(_MAX_HEADER_BYTES, size - 8):
+        if n > size - 8:
             raise bad(f"its first 8 bytes announce a header of {n:,} bytes, but the file "
                       f"has {size - 8:,} after them (truncated, or not this format)")
+        if n > _MAX_HEADER_BYTES:
+            raise bad(f"its header of {n:,} bytes is larger than the format allows "
+                      f"({_MAX_HEADER_BYTES:,})")
         try:
             header = json.loads(f.read(n).decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as err:

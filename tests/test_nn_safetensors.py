@@ -207,6 +207,10 @@ def test_foreign_files(tmp_path, saved):
     os.replace(tmp_path / "w.npz", npz)
     with pytest.raises(nn.LoadError, match="weights.safetensors.*zip archive"):
         nn.load(npz)
+    misnamed = tmp_path / "model.npz"  # a safetensors file under the other suffix
+    misnamed.write_bytes(saved.read_bytes())
+    with pytest.raises(nn.LoadError, match="model.npz.*looks like a .safetensors file"):
+        nn.load(misnamed)
     raw = bytearray(saved.read_bytes())
     raw[9:13] = b"\xff\xfe{["  # not UTF-8 JSON any more
     saved.write_bytes(bytes(raw))
@@ -218,11 +222,15 @@ def test_foreign_files(tmp_path, saved):
         nn.load(array)
 
 
-def test_huge_header_length_is_refused_before_reading(tmp_path):
+def test_huge_header_length_is_refused_before_reading(tmp_path, saved, monkeypatch):
     path = tmp_path / "huge.safetensors"
     path.write_bytes((2**62).to_bytes(8, "little") + b"{}")
     with pytest.raises(nn.LoadError, match=r"huge.safetensors.*4,611,686,018,427,387,904"):
         nn.load(path)
+    # a header within the file but over the format's limit (100 MB; lowered here)
+    monkeypatch.setattr(nn.io, "_MAX_HEADER_BYTES", 64)
+    with pytest.raises(nn.LoadError, match=r"model.safetensors.*larger than the format"):
+        nn.load(saved)
 
 
 # ---------------------------------------------------------------- atomic write
