@@ -797,10 +797,9 @@ class GetItem(Function):
     @staticmethod
     def onnx(ctx, g, inputs, out):
         idx = ctx.idx
-        if not (isinstance(idx, np.ndarray) and idx.dtype.kind in "iu"):
-            raise _onnx_error("getitem", f"index {idx!r}", "only rows picked by an integer "
-                              "array (a[idx], as an embedding does) export, as Gather")
-        return g.node("Gather", [inputs[0], g.value(idx)], axis=0)
+        if isinstance(idx, np.ndarray) and idx.dtype.kind in "iu":  # rows: an embedding
+            return g.node("Gather", [inputs[0], g.value(idx)], axis=0)
+        return _onnx_basic_index(g, inputs[0], idx, ctx.shape)
 
     @staticmethod
     def forward(ctx, a, idx):
@@ -849,6 +848,12 @@ class Concat(Function):
 class Stack(Function):
     rule = "stack: the gradient is unstacked back into the pieces"
     symbol = "stack"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):  # each piece gets the new axis, then one Concat
+        axis = ctx.axis % np.ndim(out)
+        pieces = [g.node("Unsqueeze", [x, g.ints([axis])]) for x in inputs]
+        return g.node("Concat", pieces, axis=axis)
 
     @staticmethod
     def forward(ctx, *arrays, axis=0):
@@ -955,6 +960,10 @@ class Flatten(_Regroup):
 class LogSumExp(Function):
     rule = "d logsumexp(a)/da_i = exp(a_i - logsumexp(a)) = softmax(a)_i"
     symbol = "logsumexp"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return g.node("ReduceLogSumExp", inputs, **_onnx_axes(ctx))
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -1797,3 +1806,55 @@ def _onnx_pool(ctx, op) -> dict:
     if len(ctx.shape) != 4:
         raise _onnx_error(op, f"input of shape {ctx.shape}", "export with a batch: x[None]")
     return {"kernel_shape": list(ctx.k), "strides": list(ctx.s), "pads": list(ctx.p) * 2}
+
+
+_INT64_MAX, _INT64_MIN = 2**63 - 1, -(2**63)
+
+
+def _onnx_basic_index(g, x, idx, shape):
+    """``x[idx]`` for ints, slices, None and ``...``: one Slice, then Squeeze for the
+    ints and Unsqueeze for the Nones. The bounds are written as given (not resolved
+    against the example's shape), so a slice over the batch axis fits any batch."""
+    items = idx if isinstance(idx, tuple) else (idx,)
+    if not all(isinstance(i, (slice, int, np.integer)) or i is None or i is Ellipsis
+               for i in items) or sum(i is Ellipsis for i in items) > 1:
+        shown = ", ".join(f"a {i.dtype} array of shape {i.shape}" if isinstance(
+            i, np.ndarray) else repr(i) for i in (idx if isinstance(idx, tuple) else (idx,)))
+        raise _onnx_error("getitem", f"index [{shown}]", "ints, slices, None and ... "
+                          "export, and an integer array alone (rows, as an embedding picks)")
+    used = sum(i is not None and i is not Ellipsis for i in items)
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items = items[:at] + (slice(None),) * (len(shape) - used) + items[at + 1:]
+    starts, ends, axes, steps, squeeze, unsqueeze = [], [], [], [], [], []
+    axis = pos = 0  # the axis of x an item reads, the axis of the result it makes
+    for i in items:
+        if i is None:
+            unsqueeze.append(pos)
+            pos += 1
+            continue
+        if isinstance(i, slice):
+            step = 1 if i.step is None else int(i.step)
+            if (i.start, i.stop, step) != (None, None, 1):
+                starts.append((0 if step > 0 else -1) if i.start is None else int(i.start))
+                ends.append((_INT64_MAX if step > 0 else _INT64_MIN) if i.stop is None
+                            else int(i.stop))
+                axes.append(axis)
+                steps.append(step)
+            pos += 1
+        else:  # an int: a slice of one, then the axis goes
+            starts.append(int(i))
+            ends.append(_INT64_MAX if int(i) == -1 else int(i) + 1)
+            axes.append(axis)
+            steps.append(1)
+            squeeze.append(axis)
+        axis += 1
+    if starts:
+        x = g.node("Slice", [x, g.ints(starts), g.ints(ends), g.ints(axes), g.ints(steps)])
+    if squeeze:
+        x = g.node("Squeeze", [x, g.ints(squeeze)])
+    if unsqueeze:
+        x = g.node("Unsqueeze", [x, g.ints(unsqueeze)])
+    if not (starts or squeeze or unsqueeze):
+        x = g.node("Identity", [x])
+    return x
