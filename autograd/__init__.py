@@ -79,6 +79,11 @@ from .broadcasting import (  # noqa: E402
 
 __all__ += ["BroadcastWarning", "set_broadcast_warnings", "broadcast_warnings_enabled"]
 
+# -- ONNX export: each op says how it exports (its ``onnx`` attribute)
+from .export import OnnxExportError, export_onnx, onnx_node  # noqa: E402
+
+__all__ += ["export_onnx", "onnx_node", "OnnxExportError"]
+
 __version__ = "0.1.0"
 
 

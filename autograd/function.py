@@ -281,11 +281,14 @@ class Function:
     # (a custom Function may set them too): ``rule``, its local derivative as text
     # ("d(a*b)/da = b"); ``symbol``, drawn in its graph node ("×"; default: derived from
     # the class name); ``infix``, the operator in step-through expressions ("*"; None
-    # for ops written as calls); ``hint``, advice when it makes a NaN or Inf.
+    # for ops written as calls); ``hint``, advice when it makes a NaN or Inf; ``onnx``,
+    # how ``export_onnx`` writes it (``onnx_node("Tanh")``, or a static method
+    # ``onnx(ctx, g, inputs, out)``: see autograd/export.py; None: it does not export).
     rule = ""
     symbol = None
     infix = None
     hint = None
+    onnx = None
     created_at = None  # "file:line" of the user code, recorded in anomaly mode
     # an elementwise op of two inputs: warns when it broadcasts (n,) with (n, 1)
     # (``broadcasting.py``); set on the arithmetic ops at the end of ops.py

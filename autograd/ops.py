@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from .export import onnx_node
 from .function import Function, ShapeError, weak_scalar
 
 __all__ = [
@@ -144,6 +145,7 @@ class Add(Function):
     rule = "d(a+b)/da = 1,  d(a+b)/db = 1"
     symbol = "+"
     infix = "+"
+    onnx = onnx_node("Add")
 
     @staticmethod
     def forward(ctx, a, b):
@@ -158,6 +160,7 @@ class Sub(Function):
     rule = "d(a-b)/da = 1,  d(a-b)/db = -1"
     symbol = "−"
     infix = "-"
+    onnx = onnx_node("Sub")
 
     @staticmethod
     def forward(ctx, a, b):
@@ -175,6 +178,7 @@ class Mul(Function):
     rule = "d(a*b)/da = b,  d(a*b)/db = a"
     symbol = "×"
     infix = "*"
+    onnx = onnx_node("Mul")
 
     @staticmethod
     def forward(ctx, a, b):
@@ -195,6 +199,7 @@ class Div(Function):
     symbol = "÷"
     infix = "/"
     hint = "division by zero (or 0/0): add a small epsilon to the denominator"
+    onnx = onnx_node("Div")
 
     @staticmethod
     def forward(ctx, a, b):
@@ -214,6 +219,7 @@ class Neg(Function):
     rule = "d(-a)/da = -1"
     symbol = "−x"
     infix = "-"
+    onnx = onnx_node("Neg")
 
     @staticmethod
     def forward(ctx, a):
@@ -232,6 +238,7 @@ class Pow(Function):
     symbol = "^"
     infix = "**"
     hint = "a negative base to a fractional power is NaN, and 0 to a negative power is inf"
+    onnx = onnx_node("Pow")
 
     @staticmethod
     def forward(ctx, a, p):
@@ -284,6 +291,7 @@ class MatMul(Function):
     rule = "d(A@B)/dA = G@Bᵀ,  d(A@B)/dB = Aᵀ@G"
     symbol = "@"
     infix = "@"
+    onnx = onnx_node("MatMul")
 
     @staticmethod
     def forward(ctx, a, b):
@@ -354,6 +362,7 @@ class Exp(Function):
     symbol = "exp"
     hint = ("exp overflows to inf above about 709 (float64) or 88 (float32): subtract the "
             "maximum first, or use softmax / log_softmax")
+    onnx = onnx_node("Exp")
 
     @staticmethod
     def forward(ctx, a):
@@ -372,6 +381,7 @@ class Log(Function):
     hint = ("log is NaN for negative inputs and -inf at 0: clip the input "
             "(x.clip(min=1e-12)) or use a stable form (log_softmax, "
             "binary_cross_entropy_with_logits)")
+    onnx = onnx_node("Log")
 
     @staticmethod
     def forward(ctx, a):
@@ -388,6 +398,7 @@ class Sqrt(Function):
     symbol = "√"
     hint = ("sqrt is NaN for negative inputs, and its gradient is inf at 0: add a small "
             "epsilon (sqrt(x + 1e-12))")
+    onnx = onnx_node("Sqrt")
 
     @staticmethod
     def forward(ctx, a):
@@ -403,6 +414,7 @@ class Sqrt(Function):
 class Abs(Function):
     rule = "d|a|/da = sign(a)  (0 at a = 0)"
     symbol = "|x|"
+    onnx = onnx_node("Abs")
 
     @staticmethod
     def forward(ctx, a):
@@ -417,6 +429,7 @@ class Abs(Function):
 class Tanh(Function):
     rule = "d(tanh a)/da = 1 - tanh²a"
     symbol = "tanh"
+    onnx = onnx_node("Tanh")
 
     @staticmethod
     def forward(ctx, a):
@@ -433,6 +446,7 @@ class Tanh(Function):
 class Sigmoid(Function):
     rule = "dσ(a)/da = σ(a)(1 - σ(a))"
     symbol = "σ"
+    onnx = onnx_node("Sigmoid")
 
     @staticmethod
     def forward(ctx, a):
@@ -453,6 +467,7 @@ class Sigmoid(Function):
 class Relu(Function):
     rule = "d relu(a)/da = 1 if a > 0 else 0"
     symbol = "relu"
+    onnx = onnx_node("Relu")
 
     @staticmethod
     def forward(ctx, a):
@@ -469,6 +484,11 @@ class Relu(Function):
 class Clip(Function):
     rule = "d clip(a, lo, hi)/da = 1 if lo ≤ a ≤ hi else 0"
     symbol = "clip"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        bounds = [None if b is None else g.const(b, out.dtype) for b in (ctx.lo, ctx.hi)]
+        return g.node("Clip", inputs[:1] + bounds)
 
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
@@ -515,6 +535,7 @@ class Maximum(_Pick):
     symbol = "max"
     pick = staticmethod(np.maximum)
     wins = staticmethod(np.greater)
+    onnx = onnx_node("Max")
 
 
 class Minimum(_Pick):
@@ -522,11 +543,13 @@ class Minimum(_Pick):
     symbol = "min"
     pick = staticmethod(np.minimum)
     wins = staticmethod(np.less)
+    onnx = onnx_node("Min")
 
 
 class Where(Function):
     rule = "d where(c, a, b)/da = c,  /db = not c"
     symbol = "where"
+    onnx = onnx_node("Where")
 
     @staticmethod
     def forward(ctx, cond, a, b):
@@ -554,6 +577,11 @@ class Sum(Function):
     symbol = "Σ"
 
     @staticmethod
+    def onnx(ctx, g, inputs, out):
+        axes = [] if ctx.axis is None else [g.ints(ctx.axis)]
+        return g.node("ReduceSum", inputs + axes, keepdims=int(bool(ctx.keepdims)))
+
+    @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
         ctx.shape, ctx.axis, ctx.keepdims = np.shape(a), axis, keepdims
         return _reduce(np.sum, a, axis, keepdims)
@@ -566,6 +594,10 @@ class Sum(Function):
 class Mean(Function):
     rule = "d(mean a)/da_i = 1/n"
     symbol = "mean"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return g.node("ReduceMean", inputs, **_onnx_axes(ctx))
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -617,16 +649,28 @@ class Max(_Extremum):
     symbol = "max"
     reduce = staticmethod(np.max)
 
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return g.node("ReduceMax", inputs, **_onnx_axes(ctx))
+
 
 class Min(_Extremum):
     rule = "d min(a)/da_i = 1 at the minimum (split equally among ties)"
     symbol = "min"
     reduce = staticmethod(np.min)
 
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return g.node("ReduceMin", inputs, **_onnx_axes(ctx))
+
 
 class Softmax(Function):
     rule = "d softmax/da: s ⊙ (g - Σ g⊙s)"
     symbol = "softmax"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return g.node("Softmax", inputs, axis=_onnx_axis("softmax", ctx.axis))
 
     @staticmethod
     def forward(ctx, a, axis=-1):
@@ -649,6 +693,10 @@ class Softmax(Function):
 class LogSoftmax(Function):
     rule = "d log_softmax/da: g - softmax ⊙ Σ g"
     symbol = "log softmax"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return g.node("LogSoftmax", inputs, axis=_onnx_axis("log_softmax", ctx.axis))
 
     @staticmethod
     def forward(ctx, a, axis=-1):
@@ -679,6 +727,10 @@ class _Regroup(Function):
     def backward(ctx, grad):
         return np.reshape(grad, ctx.shape)
 
+    @staticmethod
+    def onnx(ctx, g, inputs, out):  # reshape, squeeze, unsqueeze, flatten
+        return g.reshape(inputs[0], ctx.shape, np.shape(out))
+
 
 class Reshape(_Regroup):
     rule = "reshape: the gradient is reshaped back"
@@ -700,6 +752,11 @@ class Reshape(_Regroup):
 class Transpose(Function):
     rule = "transpose: the gradient is transposed back"
     symbol = "ᵀ"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        perm = ctx.axes if ctx.axes is not None else tuple(reversed(range(np.ndim(out))))
+        return g.node("Transpose", inputs, perm=[int(a) for a in perm])
 
     @staticmethod
     def forward(ctx, a, axes=None):
@@ -738,6 +795,13 @@ class GetItem(Function):
     symbol = "[ ]"
 
     @staticmethod
+    def onnx(ctx, g, inputs, out):
+        idx = ctx.idx
+        if isinstance(idx, np.ndarray) and idx.dtype.kind in "iu":  # rows: an embedding
+            return g.node("Gather", [inputs[0], g.value(idx)], axis=0)
+        return _onnx_basic_index(g, inputs[0], idx, ctx.shape)
+
+    @staticmethod
     def forward(ctx, a, idx):
         ctx.shape, ctx.idx = np.shape(a), idx
         try:
@@ -762,6 +826,10 @@ class Concat(Function):
     symbol = "concat"
 
     @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return g.node("Concat", inputs, axis=int(ctx.axis))
+
+    @staticmethod
     def forward(ctx, *arrays, axis=0):
         sizes = [np.shape(a)[axis] if np.ndim(a) else 1 for a in arrays]
         ctx.splits, ctx.axis = np.cumsum(sizes)[:-1], axis
@@ -780,6 +848,12 @@ class Concat(Function):
 class Stack(Function):
     rule = "stack: the gradient is unstacked back into the pieces"
     symbol = "stack"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):  # each piece gets the new axis, then one Concat
+        axis = ctx.axis % np.ndim(out)
+        pieces = [g.node("Unsqueeze", [x, g.ints([axis])]) for x in inputs]
+        return g.node("Concat", pieces, axis=axis)
 
     @staticmethod
     def forward(ctx, *arrays, axis=0):
@@ -806,6 +880,7 @@ _ERF = np.frompyfunc(math.erf, 1, 1)  # NumPy has no erf; libm's, element by ele
 class Erf(Function):
     rule = "d(erf a)/da = 2/√π · exp(-a²)"
     symbol = "erf"
+    onnx = onnx_node("Erf")
 
     @staticmethod
     def forward(ctx, a):
@@ -885,6 +960,10 @@ class Flatten(_Regroup):
 class LogSumExp(Function):
     rule = "d logsumexp(a)/da_i = exp(a_i - logsumexp(a)) = softmax(a)_i"
     symbol = "logsumexp"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return g.node("ReduceLogSumExp", inputs, **_onnx_axes(ctx))
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -1466,6 +1545,15 @@ class _Conv(Function):
     nsp = 2
     hint = "a NaN or Inf in the input or the weight spreads to every window that reads it"
 
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        stride, padding, dilation, groups, unbatched, _ = ctx.conf
+        if unbatched:
+            raise _onnx_error(ctx.symbol, "an input without a batch axis",
+                              "export with a batch: x[None]")
+        return g.node("Conv", inputs, strides=list(stride), pads=list(padding) * 2,
+                      dilations=list(dilation), group=int(groups))
+
     @classmethod
     def _letters(cls):
         sp, kk = "hw"[-cls.nsp:], "ij"[-cls.nsp:]
@@ -1631,6 +1719,10 @@ class MaxPool2d(Function):
     symbol = "maxpool"
 
     @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return g.node("MaxPool", inputs, **_onnx_pool(ctx, "max_pool2d"))
+
+    @staticmethod
     def forward(ctx, a, kernel_size=1, stride=None, padding=0):
         k, s, p, out = _pool_geometry("max_pool2d", np.shape(a), kernel_size, stride, padding)
         pairs = [(0, 0)] * (np.ndim(a) - 2) + [(p[0], p[0]), (p[1], p[1])]
@@ -1666,6 +1758,11 @@ class AvgPool2d(Function):
     symbol = "avgpool"
 
     @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return g.node("AveragePool", inputs, count_include_pad=1,
+                      **_onnx_pool(ctx, "avg_pool2d"))
+
+    @staticmethod
     def forward(ctx, a, kernel_size=1, stride=None, padding=0):
         k, s, p, out = _pool_geometry("avg_pool2d", np.shape(a), kernel_size, stride, padding)
         pairs = [(0, 0)] * (np.ndim(a) - 2) + [(p[0], p[0]), (p[1], p[1])]
@@ -1686,3 +1783,85 @@ class AvgPool2d(Function):
 for _op in (Add, Sub, Mul, Div, Pow, Maximum, Minimum):
     _op.warn_broadcast = True
 del _op
+
+# ----------------------------------------------------------------------- ONNX export
+# helpers of the ops' ``onnx`` functions (see autograd/export.py)
+
+
+def _onnx_error(op, what, fix):
+    from .export import OnnxExportError
+
+    return OnnxExportError(f"export_onnx: {op} with {what} has no ONNX export: {fix}")
+
+
+def _onnx_axis(op, axis) -> int:
+    if not isinstance(axis, (int, np.integer)):
+        raise _onnx_error(op, f"axis={axis!r}", "give one axis")
+    return int(axis)
+
+
+def _onnx_axes(ctx) -> dict:
+    """``axes`` and ``keepdims`` of a reduction, as opset 17's attributes."""
+    attrs = {"keepdims": int(bool(ctx.keepdims))}
+    if ctx.axis is not None:
+        axis = ctx.axis if isinstance(ctx.axis, (tuple, list)) else (ctx.axis,)
+        attrs["axes"] = [int(a) for a in axis]
+    return attrs
+
+
+def _onnx_pool(ctx, op) -> dict:
+    if len(ctx.shape) != 4:
+        raise _onnx_error(op, f"input of shape {ctx.shape}", "export with a batch: x[None]")
+    return {"kernel_shape": list(ctx.k), "strides": list(ctx.s), "pads": list(ctx.p) * 2}
+
+
+_INT64_MAX, _INT64_MIN = 2**63 - 1, -(2**63)
+
+
+def _onnx_basic_index(g, x, idx, shape):
+    """``x[idx]`` for ints, slices, None and ``...``: one Slice, then Squeeze for the
+    ints and Unsqueeze for the Nones. The bounds are written as given (not resolved
+    against the example's shape), so a slice over the batch axis fits any batch."""
+    items = idx if isinstance(idx, tuple) else (idx,)
+    if not all(isinstance(i, (slice, int, np.integer)) or i is None or i is Ellipsis
+               for i in items) or sum(i is Ellipsis for i in items) > 1:
+        shown = ", ".join(f"a {i.dtype} array of shape {i.shape}" if isinstance(
+            i, np.ndarray) else repr(i) for i in (idx if isinstance(idx, tuple) else (idx,)))
+        raise _onnx_error("getitem", f"index [{shown}]", "ints, slices, None and ... "
+                          "export, and an integer array alone (rows, as an embedding picks)")
+    used = sum(i is not None and i is not Ellipsis for i in items)
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items = items[:at] + (slice(None),) * (len(shape) - used) + items[at + 1:]
+    starts, ends, axes, steps, squeeze, unsqueeze = [], [], [], [], [], []
+    axis = pos = 0  # the axis of x an item reads, the axis of the result it makes
+    for i in items:
+        if i is None:
+            unsqueeze.append(pos)
+            pos += 1
+            continue
+        if isinstance(i, slice):
+            step = 1 if i.step is None else int(i.step)
+            if (i.start, i.stop, step) != (None, None, 1):
+                starts.append((0 if step > 0 else -1) if i.start is None else int(i.start))
+                ends.append((_INT64_MAX if step > 0 else _INT64_MIN) if i.stop is None
+                            else int(i.stop))
+                axes.append(axis)
+                steps.append(step)
+            pos += 1
+        else:  # an int: a slice of one, then the axis goes
+            starts.append(int(i))
+            ends.append(_INT64_MAX if int(i) == -1 else int(i) + 1)
+            axes.append(axis)
+            steps.append(1)
+            squeeze.append(axis)
+        axis += 1
+    if starts:
+        x = g.node("Slice", [x, g.ints(starts), g.ints(ends), g.ints(axes), g.ints(steps)])
+    if squeeze:
+        x = g.node("Squeeze", [x, g.ints(squeeze)])
+    if unsqueeze:
+        x = g.node("Unsqueeze", [x, g.ints(unsqueeze)])
+    if not (starts or squeeze or unsqueeze):
+        x = g.node("Identity", [x])
+    return x

@@ -14,7 +14,7 @@ Names follow PyTorch: ``Module``, ``Parameter``, ``Sequential``, ``Linear``, ``M
 gradient clipping in ``nn.utils``, initialisers in ``nn.init``. Datasets and splits
 live in ``nn.data``; ``fit`` / ``evaluate`` / ``predict`` in ``nn.training``, with the
 callbacks ``EarlyStopping`` and ``ProgressBar`` in ``nn.callbacks``; ``save`` / ``load``
-(``.npz``, never pickle) in ``nn.io``.
+(``.npz`` or ``.safetensors``, never pickle) and ``export_onnx`` in ``nn.io``.
 """
 
 import autograd as ag
@@ -24,7 +24,7 @@ from .callbacks import EarlyStopping, ProgressBar
 from .functional import l2_penalty
 from .gradflow import GradFlowRecorder, grad_flow, grad_stats
 from .init import manual_seed
-from .io import LoadError, load, save
+from .io import LoadError, export_onnx, load, save
 from .layers import (
     ELU,
     GELU,
@@ -85,6 +85,7 @@ __all__ = [
     "save", "load", "LoadError", "manual_seed",
     "GradFlowRecorder", "grad_flow", "grad_stats",
     "functional", "init", "optim", "data", "utils",
+    "export_onnx",
 ]
 
 # -- regression and margin losses

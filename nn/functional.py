@@ -122,6 +122,14 @@ class LinearFunction(ag.Function):
     symbol = "linear"
 
     @staticmethod
+    def onnx(ctx, g, inputs, out):
+        x, weight, bias = inputs
+        if out.ndim == 2:  # one Gemm: x·Wᵀ + b
+            return g.node("Gemm", [x, weight, bias], transB=1)
+        y = g.node("MatMul", [x, g.node("Transpose", [weight], perm=[1, 0])])
+        return y if bias is None else g.node("Add", [y, bias])
+
+    @staticmethod
     def forward(ctx, x, weight, bias=None):
         ctx.save_for_backward(x, weight)
         wt = weight.T

@@ -31,4 +31,5 @@ def test_readme_examples_run(tmp_path, monkeypatch):
         exec(code, namespace)  # noqa: S102 - the README's own examples
     assert (tmp_path / "model.npz").exists()
     assert (tmp_path / "backprop.html").exists()
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "model.onnx").exists()
     assert namespace["x"].grad.shape == (2, 2)
