@@ -69,6 +69,11 @@ __all__ = [
     "conv1d", "conv2d",
     "max_pool2d", "avg_pool2d",
 ]
+
+# gradients derived by hand, compared with the engine's
+from .gradcheck import GradComparison, GradMismatchError, compare_grads  # noqa: E402
+
+__all__ += ["compare_grads", "GradComparison", "GradMismatchError"]
 __version__ = "0.1.0"
 
 
