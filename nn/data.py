@@ -6,6 +6,8 @@
 - ``make_case_study(n=1000, d=10, seed=0)``: the classic binary task of this project.
 - ``load_breast_cancer``, ``load_digits``, ``load_moons``: scikit-learn's small real
   datasets, split and standardised with the training set's statistics.
+- ``load_names``, ``split_words``, ``char_examples``, ``sample_names``: real names for a
+  character-level language model, one character at a time (``CHARS``: "." and a-z).
 
 Binary labels come as float columns of shape (n, 1), matching a network with one output
 unit and ``BCELoss``; multi-class labels as integer vectors of shape (n,) for
