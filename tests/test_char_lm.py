@@ -4,7 +4,6 @@ PyTorch from the same initial weights on the same mini-batches; the data helpers
 (``nn.data.load_names``, ``char_examples``, ``split_words``, ``sample_names``)."""
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -100,7 +99,6 @@ def _model():
 def test_language_model_trains_like_pytorch_and_samples_names():
     torch = require_module("torch", "the language model against PyTorch")
     require_module("names", "the language model")
-    start = time.perf_counter()
     train, dev, _ = nn.data.split_words(nn.data.load_names(), rng=2003)
     Xtr, Ytr = nn.data.char_examples(train, BLOCK)
     Xdev, Ydev = nn.data.char_examples(dev, BLOCK)
@@ -108,12 +106,12 @@ def test_language_model_trains_like_pytorch_and_samples_names():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small matrices: a thread pool on busy cores costs 100x
     try:
-        _train_both(torch, Xtr, Ytr, Xdev, Ydev, start)
+        _train_both(torch, Xtr, Ytr, Xdev, Ydev)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train_both(torch, Xtr, Ytr, Xdev, Ydev, start):
+def _train_both(torch, Xtr, Ytr, Xdev, Ydev):
     batches = np.random.default_rng(0).integers(0, len(Xtr), size=(STEPS, BATCH))
     torch.manual_seed(0)
     ref = _torch_model(torch)
@@ -141,7 +139,7 @@ def _train_both(torch, Xtr, Ytr, Xdev, Ydev, start):
         dev_ours = F.cross_entropy(ours(Xdev), Ydev).item()
     # the bar is 0.02; but in float64 the same ops on the same numbers agree to rounding,
     # and rounding differences (a sum in another order) do not grow in these 1000 steps:
-    # the two dev losses agree to 1e-9 (on x86-64 with OpenBLAS they come out identical)
+    # the two dev losses agree to 1e-9 (on the machine this was written on: identical)
     assert abs(dev_ours - dev_ref) < 0.02
     assert abs(dev_ours - dev_ref) < 1e-9, (dev_ours, dev_ref)
     state = ours.state_dict()
@@ -154,4 +152,3 @@ def _train_both(torch, Xtr, Ytr, Xdev, Ydev, start):
           f" sampled: {', '.join(sampled)}")
     assert all(w and set(w) <= set(nn.data.CHARS[1:]) for w in sampled)
     assert not ours.training
-    assert time.perf_counter() - start < 30
