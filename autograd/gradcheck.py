@@ -386,13 +386,14 @@ class GradComparison:
         return self.report()
 
     def _repr_html_(self) -> str:
-        head = ("<tr><th>gradient</th><th>shape</th><th>exact</th><th>close</th>"
-                "<th>max abs diff</th></tr>")
+        head = ("<tr><th style='text-align:left'>gradient</th><th>shape</th><th>exact</th>"
+                "<th>close</th><th>max abs diff</th></tr>")
         rows = []
         for r in self.rows:
             colour = "#1a7f37" if r.close else "#cf222e"
-            rows.append(f"<tr><td>{html.escape(r.name)}</td><td>{r.shape}</td>"
-                        f"<td>{r.exact}</td><td style='color:{colour}'>{r.close}</td>"
+            rows.append(f"<tr><td style='text-align:left'>{html.escape(r.name)}</td>"
+                        f"<td>{r.shape}</td><td>{r.exact}</td>"
+                        f"<td style='color:{colour}'>{r.close}</td>"
                         f"<td>{r.max_abs_diff:.3g}</td></tr>")
         title = "all close" if self.passed else "not all close"
         return (f"<b>{title}</b> (np.allclose, rtol={self.rtol:g}, atol={self.atol:g})"
