@@ -312,6 +312,8 @@ def char_examples(words, block_size: int = 3):
     if block_size < 1:
         raise ValueError(f"char_examples: block_size must be >= 1, got {block_size}")
     words = list(words)
+    if not words:
+        return np.zeros((0, block_size), dtype=np.int64), np.zeros(0, dtype=np.int64)
     pad = "." * block_size
     codes = _codes("".join(pad + w + "." for w in words))
     windows = np.lib.stride_tricks.sliding_window_view(codes, block_size + 1)

@@ -42,6 +42,8 @@ def test_char_examples_pads_with_dots_and_ends_each_word():
     assert got == [("...", "e"), ("..e", "m"), (".em", "m"), ("emm", "a"), ("mma", "."),
                    ("...", "a"), ("..a", "l"), (".al", ".")]
     assert X.dtype == y.dtype == np.int64 and X.shape == (8, 3)
+    X0, y0 = nn.data.char_examples([], block_size=3)
+    assert X0.shape == (0, 3) and y0.shape == (0,)
     X1, y1 = nn.data.char_examples(["ab"], block_size=1)
     assert X1[:, 0].tolist() == [0, 1, 2] and y1.tolist() == [1, 2, 0]
     with pytest.raises(ValueError, match="'E' is not one of"):
