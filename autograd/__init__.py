@@ -84,6 +84,11 @@ from .export import OnnxExportError, export_onnx, onnx_node  # noqa: E402
 
 __all__ += ["export_onnx", "onnx_node", "OnnxExportError"]
 
+# -- gradients derived by hand, compared with the engine's
+from .gradcheck import GradComparison, GradMismatchError, compare_grads  # noqa: E402
+
+__all__ += ["compare_grads", "GradComparison", "GradMismatchError"]
+
 __version__ = "0.1.0"
 
 

@@ -6,6 +6,9 @@ what backward computes and, when they disagree, says where: which input, which
 elements, both values, the errors and the tolerance. Inputs are perturbed *in place*
 and restored, so ``fn`` may close over a model's parameters instead of taking them:
 a ``fn`` that takes no arguments is called as ``fn()``, any other as ``fn(*inputs)``.
+
+``compare_grads`` puts gradients derived by hand beside the engine's: exact, close, and
+the largest difference.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .function import no_grad
+from .function import ShapeError, no_grad
 from .tensor import Tensor
 
 __all__ = ["numerical_grad", "gradcheck", "GradcheckError", "GradcheckResult"]
@@ -339,3 +342,140 @@ def _max_rel_err(rel_err, where) -> float:
 
 def _rel_text(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.3g}"
+
+# ------------------------------------------------------- gradients derived by hand
+
+__all__ += ["compare_grads", "GradComparison", "GradMismatchError"]
+
+
+@dataclass
+class GradRow:
+    """One entry of ``compare_grads``: a gradient derived by hand against the engine's."""
+
+    name: str
+    shape: tuple
+    exact: bool  # every element equal
+    close: bool  # np.allclose(hand, engine, rtol, atol)
+    max_abs_diff: float
+
+
+@dataclass
+class GradComparison:
+    """What ``compare_grads`` found, one ``GradRow`` per name; true when every gradient
+    is close. Shows as a table (exact / close / max abs diff), like ``cmp`` in the
+    makemore lectures."""
+
+    rows: list
+    rtol: float
+    atol: float
+
+    @property
+    def passed(self) -> bool:
+        return all(r.close for r in self.rows)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __getitem__(self, name: str) -> GradRow:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"compare_grads: no entry named {name!r}; the entries are "
+                       f"{[r.name for r in self.rows]}")
+
+    def report(self) -> str:
+        width = max(len("gradient"), *(len(r.name) for r in self.rows))
+        shapes = [str(r.shape) for r in self.rows]
+        sw = max(len("shape"), *(len(s) for s in shapes))
+        lines = [f"{'gradient':<{width}}  {'shape':<{sw}}  exact  close  max abs diff"]
+        for r, s in zip(self.rows, shapes):
+            mark = "" if r.close else "   <-- not close"
+            lines.append(f"{r.name:<{width}}  {s:<{sw}}  {str(r.exact):<5}  "
+                         f"{str(r.close):<5}  {r.max_abs_diff:.3g}{mark}")
+        bad = [r.name for r in self.rows if not r.close]
+        verdict = "all close" if not bad else f"NOT close: {', '.join(bad)}"
+        lines.append(f"{verdict} (np.allclose, rtol={self.rtol:g}, atol={self.atol:g})")
+        return "\n".join(lines)
+
+    __str__ = report
+
+    def __repr__(self) -> str:
+        return self.report()
+
+    def _repr_html_(self) -> str:
+        head = ("<tr><th style='text-align:left'>gradient</th><th>shape</th><th>exact</th>"
+                "<th>close</th><th>max abs diff</th></tr>")
+        rows = []
+        for r in self.rows:
+            colour = "#1a7f37" if r.close else "#cf222e"
+            rows.append(f"<tr><td style='text-align:left'>{html.escape(r.name)}</td>"
+                        f"<td>{r.shape}</td><td>{r.exact}</td>"
+                        f"<td style='color:{colour}'>{r.close}</td>"
+                        f"<td>{r.max_abs_diff:.3g}</td></tr>")
+        title = "all close" if self.passed else "not all close"
+        return (f"<b>{title}</b> (np.allclose, rtol={self.rtol:g}, atol={self.atol:g})"
+                f"<table>{head}{''.join(rows)}</table>")
+
+
+class GradMismatchError(AssertionError):
+    """A gradient derived by hand is not close to the engine's; ``.comparison`` has the
+    table."""
+
+    def __init__(self, comparison: GradComparison):
+        super().__init__("compare_grads: gradients differ\n" + comparison.report())
+        self.comparison = comparison
+
+
+def _engine_grad(name, engine) -> np.ndarray:
+    if isinstance(engine, Tensor):
+        if engine.grad is None:
+            hint = ("call .retain_grad() on it before backward (an intermediate keeps no "
+                    "gradient otherwise)" if engine.requires_grad else
+                    "it does not require grad, so backward never reaches it")
+            raise ValueError(f"compare_grads: {name!r}: the engine's tensor has no .grad; "
+                             f"{hint}")
+        return np.asarray(engine.grad)
+    return np.asarray(engine)
+
+
+def compare_grads(grads, *, rtol: float = 1e-5, atol: float = 1e-8,
+                  check: bool = False) -> GradComparison:
+    """Compare gradients derived by hand with the engine's, one row per name.
+
+    ``grads``: a mapping ``name -> (hand, engine)``: ``hand`` an array you computed,
+    ``engine`` a Tensor (its ``.grad`` is compared: call ``retain_grad()`` on an
+    intermediate before ``backward``) or the array the engine gave. Each row says
+    whether the two are *exact* (every element equal), *close* (``np.allclose`` with
+    ``rtol`` and ``atol``) and their largest absolute difference. Shapes must match
+    exactly (no broadcasting: a gradient has its tensor's shape).
+
+    Returns a ``GradComparison`` (true when all are close; shows as a table).
+    ``check=True`` raises ``GradMismatchError`` with the table when any is not close.
+
+        ag.compare_grads({"logits": (dlogits, logits), "W2": (dW2, W2)}, check=True)
+    """
+    if not hasattr(grads, "items"):
+        raise TypeError(f"compare_grads: expected a mapping name -> (hand, engine), got "
+                        f"{type(grads).__name__}")
+    if not grads:
+        raise ValueError("compare_grads: nothing to compare (the mapping is empty)")
+    rows = []
+    for name, pair in grads.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"compare_grads: {name!r}: expected a pair (hand, engine), got "
+                            f"{type(pair).__name__}")
+        hand, engine = pair
+        hand = np.asarray(hand.numpy() if isinstance(hand, Tensor) else hand)
+        got = _engine_grad(name, engine)
+        if hand.shape != got.shape:
+            hint = " (transposed?)" if hand.ndim > 1 and hand.shape == got.shape[::-1] else ""
+            raise ShapeError(f"compare_grads: {name!r}: the hand-derived gradient has shape "
+                             f"{hand.shape} but the engine's has shape {got.shape}{hint}")
+        diff = np.abs(hand.astype(np.float64) - got.astype(np.float64))
+        rows.append(GradRow(str(name), hand.shape, bool(np.array_equal(hand, got)),
+                            bool(np.allclose(hand, got, rtol=rtol, atol=atol)),
+                            float(diff.max()) if diff.size else 0.0))
+    result = GradComparison(rows, rtol, atol)
+    if check and not result.passed:
+        raise GradMismatchError(result)
+    return result

@@ -267,6 +267,10 @@ class Tensor:
 
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
+        if not self.requires_grad:  # as PyTorch: backward would never reach it
+            raise RuntimeError("retain_grad: this tensor does not require grad, so backward "
+                               "never computes a gradient for it (was it made under "
+                               "no_grad(), or from inputs without requires_grad=True?)")
         self._retains = self._watched = True
 
     def register_hook(self, hook) -> RemovableHandle:

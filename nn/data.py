@@ -6,6 +6,8 @@
 - ``make_case_study(n=1000, d=10, seed=0)``: the classic binary task of this project.
 - ``load_breast_cancer``, ``load_digits``, ``load_moons``: scikit-learn's small real
   datasets, split and standardised with the training set's statistics.
+- ``load_names``, ``split_words``, ``char_examples``, ``sample_names``: real names for a
+  character-level language model, one character at a time (``CHARS``: "." and a-z).
 
 Binary labels come as float columns of shape (n, 1), matching a network with one output
 unit and ``BCELoss``; multi-class labels as integer vectors of shape (n,) for
@@ -245,3 +247,134 @@ def load_moons(n: int = 1000, noise: float = 0.2, val_size=0.15, test_size=0.2,
     """Two interleaving half circles in 2-D, binary y (n, 1) float. Standardised."""
     X, y = _sklearn_datasets().make_moons(n_samples=n, noise=noise, random_state=seed)
     return _split_scaled(X, y.astype(np.float64).reshape(-1, 1), val_size, test_size, seed)
+
+
+# ------------------------------------------------------------- names, one character at a time
+
+__all__ += ["CHARS", "load_names", "char_examples", "split_words", "sample_names"]
+
+CHARS = ".abcdefghijklmnopqrstuvwxyz"  # index 0, ".", marks both the start and the end
+_NAME_FILES = {"male": ("dist.male.first",), "female": ("dist.female.first",),
+               "first": ("dist.male.first", "dist.female.first"), "last": ("dist.all.last",),
+               "all": ("dist.male.first", "dist.female.first", "dist.all.last")}
+
+
+def load_names(kind: str = "first") -> list:
+    """Real names: the US census lists bundled with the ``names`` package.
+
+    ``kind``: "first" (male and female first names, 5,000 or so), "male", "female",
+    "last" (88,799 surnames) or "all". Each name is lower-cased; a name with any
+    character outside a-z is left out. Every name appears once, in alphabetical order,
+    so the list is the same on every machine.
+    """
+    if kind not in _NAME_FILES:
+        raise ValueError(f"load_names: kind must be one of {sorted(_NAME_FILES)}, got {kind!r}")
+    try:
+        import names
+    except ImportError:
+        raise ImportError("nn.data.load_names: the census name lists come with the `names` "
+                          "package; install it with: pip install 'chainrule[data]' (or "
+                          "names)") from None
+    from pathlib import Path
+
+    folder = Path(names.__file__).parent
+    found = set()
+    for file in _NAME_FILES[kind]:
+        # each line: NAME, frequency in percent, cumulative percent, rank
+        for line in (folder / file).read_text(encoding="ascii").splitlines():
+            word = line.split(maxsplit=1)[0].lower() if line.strip() else ""
+            if word and word.isascii() and word.isalpha():
+                found.add(word)
+    return sorted(found)
+
+
+def _codes(text: str) -> np.ndarray:
+    """``text`` (".", a-z) as indices into ``CHARS``."""
+    b = np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(np.int64)
+    bad = (b != ord(".")) & ((b < ord("a")) | (b > ord("z")))
+    if bad.any():
+        raise ValueError(f"char_examples: {chr(b[bad][0])!r} is not one of {CHARS!r}; "
+                         "lower-case the words and keep only a-z")
+    return np.where(b == ord("."), 0, b - ord("a") + 1)
+
+
+def char_examples(words, block_size: int = 3):
+    """Next-character examples for a character-level language model.
+
+    Each word, padded as ``"." * block_size + word + "."``, gives one example per
+    character after the padding: ``X`` holds the ``block_size`` characters before it
+    and ``y`` the character itself, both as indices into ``CHARS`` (0 is "."). A word of
+    n letters gives n + 1 examples; the last one predicts the ending ".".
+
+    Returns ``X`` (examples, block_size) and ``y`` (examples,), both int64.
+    """
+    block_size = int(block_size)
+    if block_size < 1:
+        raise ValueError(f"char_examples: block_size must be >= 1, got {block_size}")
+    words = list(words)
+    if not words:
+        return np.zeros((0, block_size), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    pad = "." * block_size
+    codes = _codes("".join(pad + w + "." for w in words))
+    windows = np.lib.stride_tricks.sliding_window_view(codes, block_size + 1)
+    # keep the windows that end on a word's letter or its ending ".", not in its padding
+    lengths = np.array([len(w) + block_size + 1 for w in words], dtype=np.int64)
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    ends = np.flatnonzero(np.arange(len(codes)) - starts >= block_size)
+    rows = windows[ends - block_size]
+    return rows[:, :block_size].copy(), rows[:, block_size].copy()
+
+
+def split_words(words, val_size=0.1, test_size=0.1, rng=None):
+    """Split a list of words into ``(train, val, test)`` lists (by word, so no word
+    lends examples to two parts). Sizes: fractions or counts; ``rng``: a Generator or
+    seed (default: ``nn.manual_seed``'s)."""
+    words = list(words)
+    n = len(words)
+    n_val, n_test = _count(val_size, n, "val_size"), _count(test_size, n, "test_size")
+    if n_val + n_test >= n:
+        raise ValueError(f"split_words: val ({n_val}) + test ({n_test}) leave no training "
+                         f"words out of {n}")
+    order = get_rng(rng).permutation(n)
+    test, val, train = np.split(order, [n_test, n_test + n_val])
+    return tuple([words[i] for i in part] for part in (train, val, test))
+
+
+def sample_names(model, n: int = 10, block_size: int = 3, max_length: int = 30,
+                 rng=None) -> list:
+    """Draw ``n`` words from a character-level language model.
+
+    ``model`` maps contexts ``(n, block_size)`` of indices into ``CHARS`` to logits
+    ``(n, len(CHARS))``. Every word starts from an all-"." context; each step draws the
+    next character from the softmax of the logits, until "." (the end) or
+    ``max_length`` letters. A ``Module`` is run in eval mode (batch norm with its
+    running statistics) and left in the modes it had. ``rng``: a Generator or seed.
+    """
+    import autograd as ag
+
+    rng = get_rng(rng)
+    modes = [(m, m.training) for m in model.modules()] if hasattr(model, "modules") else []
+    if modes:
+        model.eval()
+    context = np.zeros((n, block_size), dtype=np.int64)
+    out = np.zeros((n, max_length), dtype=np.int64)
+    alive = np.ones(n, dtype=bool)
+    try:
+        with ag.no_grad():
+            for t in range(max_length):
+                logits = model(context)
+                z = np.asarray(logits.numpy() if isinstance(logits, ag.Tensor) else logits,
+                               dtype=np.float64)
+                p = np.exp(z - z.max(axis=1, keepdims=True))
+                cdf = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+                ix = np.minimum((cdf < rng.random((n, 1))).sum(axis=1), len(CHARS) - 1)
+                alive &= ix != 0
+                if not alive.any():
+                    break
+                out[:, t] = np.where(alive, ix, 0)
+                context = np.concatenate([context[:, 1:], ix[:, None]], axis=1)
+    finally:
+        for m, mode in modes:
+            m.__dict__["training"] = mode
+    letters = np.array(list(CHARS))
+    return ["".join(letters[row[row > 0]]) for row in out]

@@ -775,3 +775,32 @@ def test_reference_backward_is_the_chain_rule_on_a_small_graph():
     t = np.tanh(np.array([1.0, 2.0]) * [3.0, -1.0] + [1.0, 2.0])
     np.testing.assert_allclose(x.grad, (1 - t * t) * (np.array([3.0, -1.0]) + 1))
     np.testing.assert_allclose(y.grad, (1 - t * t) * np.array([1.0, 2.0]))
+
+
+# ------------------------------------------------------------------ retain_grad
+
+
+def test_retain_grad_on_a_tensor_without_grad_raises_as_pytorch():
+    x = leaf([1.0, 2.0])
+    with ag.no_grad():
+        y = x * 2.0
+    for t in (y, ag.Tensor([1.0, 2.0])):
+        with pytest.raises(RuntimeError, match="does not require grad"):
+            t.retain_grad()
+
+
+def test_retain_grad_keeps_every_intermediate_of_a_chain():
+    # each of a chain of ops, reshapes and an index: its gradient, as the chain rule says
+    x = leaf(np.arange(6.0).reshape(2, 3))
+    a = x * 2.0
+    b = a.reshape(3, 2)
+    c = b[1:]
+    d = c.tanh()
+    for t in (a, b, c, d):
+        t.retain_grad()
+    (d * d).sum().backward()
+    np.testing.assert_allclose(d.grad, 2 * d.data)
+    np.testing.assert_allclose(c.grad, 2 * d.data * (1 - d.data ** 2))
+    np.testing.assert_allclose(b.grad, np.concatenate([np.zeros((1, 2)), c.grad]))
+    np.testing.assert_allclose(a.grad, b.grad.reshape(2, 3))
+    np.testing.assert_allclose(x.grad, 2 * a.grad)
