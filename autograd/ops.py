@@ -1518,7 +1518,6 @@ class _Conv(Function):
         x, weight, cols = ctx.saved
         stride, padding, dilation, g, unbatched, xp_shape = ctx.conf
         need_x, need_w, need_b = ctx.needs_input_grad
-        nsp = cls.nsp
         if unbatched:
             grad = grad[None]
         n, c = x.shape[:2]
