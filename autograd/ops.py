@@ -1552,7 +1552,10 @@ class _Conv(Function):
         n, c = taps_shape[:2]
         k, out_sp, sizes = taps_shape[2:], gg.shape[3:], xp_shape[2:]
         nsp = len(k)
-        if all(st == 1 for st in stride):
+        # the grid has positions no window has, whose zero gradient meets the weight
+        # there: only when the weight is finite (0·inf would be NaN)
+        if all(st == 1 for st in stride) and (wt.dtype.kind not in "fc"
+                                               or np.isfinite(wt).all()):
             rest = math.prod(sizes[1:])
             g, og = gg.shape[1:3]
             # (G, O/G, out0, *sizes[1:], N), the batch innermost
