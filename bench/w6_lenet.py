@@ -20,12 +20,14 @@ Target: chainrule at most 2× PyTorch.
 
 from __future__ import annotations
 
+import gc
 import itertools
+import time
 
 import numpy as np
 
 from bench.common import Table
-from bench.w1_case_study import blas_threads, interleaved_times, torch_or_none
+from bench.w1_case_study import blas_threads, torch_or_none
 
 BATCH = 64
 LR = 0.05
@@ -228,16 +230,36 @@ def torch_step(batches, weights, torch):
     return step, model
 
 
+def in_turns(steps: dict, calls: int = 40) -> dict:
+    """The best seconds of one call of each step, over ``calls`` calls made in turns:
+    on a shared machine the fastest of many single steps is the one least disturbed,
+    and taking turns exposes every library to the same changes of load."""
+    best = dict.fromkeys(steps, float("inf"))
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(calls):
+            for name, fn in steps.items():
+                t0 = time.perf_counter()
+                fn()
+                best[name] = min(best[name], time.perf_counter() - t0)
+    finally:
+        if gc_was:
+            gc.enable()
+    return best
+
+
 def side_by_side(steps: dict, tstep, threads: int) -> dict:
     """Best seconds per step of each library (``tstep``: PyTorch's, or None). With one
-    thread PyTorch takes turns with the others, so that a change in the machine's load
-    skews no ratio; with more it goes after them: its OpenMP threads keep spinning for a
-    while after each call and would slow what runs next."""
+    thread PyTorch takes turns with the others; with more it goes after them: its OpenMP
+    threads keep spinning for a while after each call and would slow what runs next."""
+    for fn in steps.values():
+        fn()  # warm up
     if tstep is not None and threads == 1:
-        return interleaved_times({**steps, "PyTorch (CPU)": tstep}, rounds=7)
-    times = interleaved_times(steps, rounds=7)
+        return in_turns({**steps, "PyTorch (CPU)": tstep})
+    times = in_turns(steps)
     if tstep is not None:
-        times["PyTorch (CPU)"] = interleaved_times({"torch": tstep}, rounds=3)["torch"]
+        times["PyTorch (CPU)"] = in_turns({"torch": tstep})["torch"]
     return times
 
 

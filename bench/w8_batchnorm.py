@@ -6,8 +6,9 @@ cross-entropy → plain SGD: the hidden block of a makemore-style language model
 library starts from the same weights and takes the next of 16 random batches (inputs
 standard normal, labels uniform) at each step.
 
-- chainrule: ``nn.Linear``, ``nn.BatchNorm1d``, ``nn.Tanh`` in an ``nn.Sequential``,
-  ``F.cross_entropy``, ``nn.optim.SGD``;
+- chainrule: ``nn.Linear``, ``nn.BatchNorm1d`` (in training one op,
+  ``F.BatchNormFunction``), ``nn.Tanh`` in an ``nn.Sequential``, ``F.cross_entropy``,
+  ``nn.optim.SGD``;
 - NumPy (hand-written): the forward pass, batch norm's backward in one expression
   (dx = inv_std / N · (N·dx̂ - Σdx̂ - x̂·Σ dx̂·x̂)), in place where NumPy allows;
 - PyTorch (CPU): ``torch.nn`` with its fused batch-norm kernel, as many threads as
