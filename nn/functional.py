@@ -2,12 +2,12 @@
 
 Most functions here are compositions of autograd's public ops: their gradient comes
 from the chain rule through those ops, and their graph can be drawn and stepped
-through op by op. Three sit on the hot path of every training step and are single ops
+through op by op. Four sit on the hot path of every training step and are single ops
 instead (``ag.Function`` subclasses, forward and backward side by side, checked against
 finite differences and PyTorch in the tests): ``linear`` (``LinearFunction``, the
 dense layer), ``binary_cross_entropy`` and ``nll_loss`` (which ``cross_entropy``
-applies after ``log_softmax``, as PyTorch does). One node instead of four to ten
-makes a small network's step markedly faster.
+applies after ``log_softmax``, as PyTorch does), and ``batch_norm`` in training
+(``BatchNormFunction``). One node instead of four to ten makes a step markedly faster.
 
 Losses take ``(input, target)``: ``input`` is the model's output (a Tensor), ``target``
 an array or Tensor, and ``reduction`` is ``"mean"`` (the default: the average over all
