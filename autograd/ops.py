@@ -1536,11 +1536,13 @@ def conv_check(op, nsp, x_shape, w_shape, b_shape, stride, padding, dilation, gr
 class _Conv(Function):
     """Cross-correlation of ``x`` (N, C, *spatial) with ``weight`` (O, C/groups, *kernel)
     plus ``bias`` (O,), as PyTorch's convolutions. The windows of the padded input are a
-    strided view (no copy); the output is one einsum of the windows with the kernels,
-    group by group as an axis. Backward: dL/dW is the einsum of the output's gradient
-    with the same windows; dL/dx puts the output's gradient times each kernel tap back
-    where that tap read (one strided slice per tap, so a loop over the kernel's taps,
-    never over pixels); dL/db sums the gradient over the batch and positions."""
+    strided view; one copy lays them out as columns (N, groups, C/groups·kernel, positions)
+    ("im2col"), and the output is one batched matmul of each group's kernels (as rows)
+    with those columns. Backward: dL/dW is the output's gradient times the same columns
+    (transposed), summed over the batch; dL/dx is each kernel's transpose times the
+    output's gradient, every tap's share put back where that tap read (one strided slice
+    per tap, so a loop over the kernel's taps, never over pixels); dL/db sums the
+    gradient over the batch and positions."""
 
     nsp = 2
     hint = "a NaN or Inf in the input or the weight spreads to every window that reads it"
@@ -1555,11 +1557,6 @@ class _Conv(Function):
                       dilations=list(dilation), group=int(groups))
 
     @classmethod
-    def _letters(cls):
-        sp, kk = "hw"[-cls.nsp:], "ij"[-cls.nsp:]
-        return sp, kk
-
-    @classmethod
     def forward(cls, ctx, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         nsp, op = cls.nsp, cls.symbol
         stride, padding, dilation = conv_check(op, nsp, np.shape(x), np.shape(weight),
@@ -1568,74 +1565,109 @@ class _Conv(Function):
         unbatched = np.ndim(x) == nsp + 1
         if unbatched:
             x = x[None]
-        n, c = x.shape[:2]
-        o, k = weight.shape[0], weight.shape[2:]
+        n, o, g = x.shape[0], weight.shape[0], groups
         xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in padding)) if any(
             padding) else x
-        win = cls._windows(xp, k, stride, dilation)  # (N, C, *out, *k)
-        out_sp = win.shape[2:2 + nsp]
-        g = groups
-        win = win.reshape((n, g, c // g) + win.shape[2:])
-        wg = weight.reshape((g, o // g) + weight.shape[1:])
-        sp, kk = cls._letters()
-        out = np.einsum(f"ngc{sp}{kk},goc{kk}->ngo{sp}", win, wg, optimize=True)
+        cols, out_sp = cls._columns(xp, weight.shape[2:], stride, dilation, g)
+        out = np.matmul(weight.reshape(g, o // g, -1), cols)  # (N, G, O/G, positions)
         out = out.reshape((n, o) + out_sp)
         if bias is not None:
-            out = out + bias.reshape((o,) + (1,) * nsp)
+            b = bias.reshape((o,) + (1,) * nsp)
+            if np.result_type(out, b) == out.dtype:
+                out += b
+            else:
+                out = out + b
         else:  # the sums start from +0, as PyTorch's: a lone product -0 becomes +0
             out += 0.0
-        ctx.saved = (x, weight)
+        ctx.saved = (x, weight, cols if ctx.needs_input_grad[1] else None)
         ctx.conf = (stride, padding, dilation, groups, unbatched, xp.shape)
         return out[0] if unbatched else out
 
     @classmethod
-    def _windows(cls, xp, k, stride, dilation):
+    def _columns(cls, xp, k, stride, dilation, groups):
+        """The windows of the padded input ``xp`` as columns: an (N, G, C/G·prod(k),
+        prod(out)) array (one copy; rows ordered channel, then kernel tap) and the
+        output's spatial shape."""
         nsp = cls.nsp
         span = tuple((kd - 1) * d + 1 for kd, d in zip(k, dilation))
         axes = tuple(range(2, 2 + nsp))
         win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=axes)
         index = (slice(None),) * 2 + tuple(slice(None, None, s) for s in stride) + tuple(
             slice(None, None, d) for d in dilation)
-        return win[index]
+        win = win[index]  # (N, C, *out, *k), a view
+        out_sp = win.shape[2:2 + nsp]
+        # (N, C, *k, *out): positions innermost, read along the input's rows
+        win = win.transpose((0, 1) + tuple(range(2 + nsp, 2 + 2 * nsp)) + axes)
+        n, c = xp.shape[:2]
+        return win.reshape(n, groups, -1, math.prod(out_sp)), out_sp
 
     @classmethod
     def backward(cls, ctx, grad):
-        x, weight = ctx.saved
+        x, weight, cols = ctx.saved
         stride, padding, dilation, g, unbatched, xp_shape = ctx.conf
         need_x, need_w, need_b = ctx.needs_input_grad
-        nsp = cls.nsp
         if unbatched:
             grad = grad[None]
         n, c = x.shape[:2]
         o, k = weight.shape[0], weight.shape[2:]
         out_sp = grad.shape[2:]
-        sp, kk = cls._letters()
-        gg = grad.reshape((n, g, o // g) + out_sp)
-        wg = weight.reshape((g, o // g) + weight.shape[1:])
+        gg = grad.reshape(n, g, o // g, -1)  # (N, G, O/G, positions)
         gx = gw = gb = None
         if need_b:
-            gb = grad.sum(axis=(0,) + tuple(range(2, 2 + nsp)))
+            gb = gg.sum(axis=3).sum(axis=0).reshape(o)
         if need_w:
-            xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in padding)) if any(
-                padding) else x
-            win = cls._windows(xp, k, stride, dilation)
-            win = win.reshape((n, g, c // g) + win.shape[2:])
-            gw = np.einsum(f"ngo{sp},ngc{sp}{kk}->goc{kk}", gg, win, optimize=True)
+            # Σ over the batch of G·colsᵀ: (G, O/G, C/G·prod(k))
+            gw = np.matmul(gg, cols.transpose(0, 1, 3, 2)).sum(axis=0)
             gw = gw.reshape(weight.shape)
         if need_x:
-            # every tap's contribution at once: (N, G, C/G, *out, *k)
-            taps = np.einsum(f"ngo{sp},goc{kk}->ngc{sp}{kk}", gg, wg, optimize=True)
-            taps = taps.reshape((n, c) + taps.shape[3:])
-            gxp = np.zeros(xp_shape, dtype=np.result_type(grad, weight))
-            for tap in np.ndindex(*k):  # a loop over the kernel's taps, not over pixels
-                where = tuple(slice(t * d, t * d + s * (m - 1) + 1, s)
-                              for t, d, s, m in zip(tap, dilation, stride, out_sp))
-                gxp[(slice(None), slice(None)) + where] += taps[(Ellipsis,) + tap]
+            gxp = cls._scatter_taps(grad.reshape((n, g, o // g) + out_sp),
+                                    weight.reshape(g, o // g, -1).transpose(0, 2, 1),
+                                    (n, c) + tuple(k), xp_shape, stride, dilation)
             crop = tuple(slice(p, p + m) for p, m in zip(padding, x.shape[2:]))
-            gx = gxp[(slice(None), slice(None)) + crop]
+            gx = np.ascontiguousarray(gxp[(slice(None), slice(None)) + crop])
             if unbatched:
                 gx = gx[0]
         return gx, gw, gb
+
+    @staticmethod
+    def _scatter_taps(gg, wt, taps_shape, xp_shape, stride, dilation):
+        """dL/d(padded input): every tap's share Wᵀ·G (matmuls), added back where that
+        tap read, one slice per tap. With stride 1 the output's positions are laid out
+        on the input's grid (the gradient widened with zeros to the input's width) and
+        the batch innermost, so that each tap's share is one contiguous block of the
+        flattened input, shifted by the tap's offset, and Wᵀ·G is one matmul per group;
+        otherwise one strided slice per tap."""
+        n, c = taps_shape[:2]
+        k, out_sp, sizes = taps_shape[2:], gg.shape[3:], xp_shape[2:]
+        nsp = len(k)
+        # the grid has positions no window has, whose zero gradient meets the weight
+        # there: only when the weight is finite (0·inf would be NaN)
+        if all(st == 1 for st in stride) and (wt.dtype.kind not in "fc"
+                                               or np.isfinite(wt).all()):
+            rest = math.prod(sizes[1:])
+            g, og = gg.shape[1:3]
+            # (G, O/G, out0, *sizes[1:], N), the batch innermost
+            wide = np.zeros((g, og, out_sp[0]) + tuple(sizes[1:]) + (n,), dtype=gg.dtype)
+            wide[(slice(None),) * 3 + tuple(slice(m) for m in out_sp[1:])] = gg.transpose(
+                (1, 2) + tuple(range(3, 3 + nsp)) + (0,))
+            taps = np.matmul(wt, wide.reshape(g, og, -1))  # (G, C/G·prod(k), run·N)
+            taps = taps.reshape(c, math.prod(k), -1)
+            flat = np.zeros((c, (math.prod(sizes) + rest) * n), dtype=taps.dtype)
+            run = taps.shape[-1]
+            steps = [d * math.prod(sizes[a + 1:]) * n for a, d in enumerate(dilation)]
+            for t, tap in enumerate(np.ndindex(*k)):
+                off = sum(i * st for i, st in zip(tap, steps))
+                flat[:, off:off + run] += taps[:, t]
+            flat = flat[:, :math.prod(sizes) * n].reshape((c,) + tuple(sizes) + (n,))
+            return np.moveaxis(flat, -1, 0)
+        taps = np.matmul(wt, gg.reshape(gg.shape[:3] + (-1,)))
+        taps = taps.reshape(tuple(taps_shape) + tuple(out_sp))
+        gxp = np.zeros(xp_shape, dtype=taps.dtype)
+        for tap in np.ndindex(*k):  # a loop over the kernel's taps, not over pixels
+            where = tuple(slice(t * d, t * d + s * (m - 1) + 1, s)
+                          for t, d, s, m in zip(tap, dilation, stride, out_sp))
+            gxp[(slice(None), slice(None)) + where] += taps[(slice(None),) * 2 + tap]
+        return gxp
 
 
 class Conv2d(_Conv):
@@ -1713,7 +1745,10 @@ class MaxPool2d(Function):
     """The largest value of each window over the last two axes (NCHW, PyTorch's
     ``max_pool2d``; the padding is -inf). The gradient goes to the element that won:
     at a tie, the first in the window (row by row); of several NaN, the last, as
-    PyTorch's."""
+    PyTorch's. Forward walks the kernel's taps (a loop over the kernel, not over
+    pixels): each tap is a strided view of every window's element at that offset, and a
+    running maximum over them keeps the value and the tap that won (saved for
+    backward)."""
 
     rule = "d max(window)/d a_i = 1 for the element that won the window, 0 for the rest"
     symbol = "maxpool"
@@ -1726,22 +1761,32 @@ class MaxPool2d(Function):
     def forward(ctx, a, kernel_size=1, stride=None, padding=0):
         k, s, p, out = _pool_geometry("max_pool2d", np.shape(a), kernel_size, stride, padding)
         pairs = [(0, 0)] * (np.ndim(a) - 2) + [(p[0], p[0]), (p[1], p[1])]
-        padded = np.pad(a, pairs, constant_values=-np.inf)
-        real = np.pad(np.ones(np.shape(a)[-2:], dtype=bool), pairs[-2:])
-        win = _windows(padded, k, s, out)
-        win = win.reshape(win.shape[:-2] + (-1,))
-        valid = _windows(real, k, s, out).reshape(out + (-1,))
-        # the first real element equal to the max: the padding never wins, even where
-        # every real element is -inf; in a window with NaN, the last NaN (as PyTorch)
-        top = np.max(win, axis=-1, keepdims=True)
-        ctx.winner = np.argmax((win == top) & valid, axis=-1)
-        nan = np.isnan(win)
-        if nan.any():
-            last = nan.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
-            ctx.winner = np.where(nan.any(axis=-1), last, ctx.winner)
+        padded = np.pad(a, pairs, constant_values=-np.inf) if p[0] or p[1] else a
+        real = np.pad(np.ones(np.shape(a)[-2:], dtype=bool), pairs[-2:]) if p[0] or p[1] \
+            else None
+        taps = [(Ellipsis, slice(i, i + s[0] * (out[0] - 1) + 1, s[0]),
+                 slice(j, j + s[1] * (out[1] - 1) + 1, s[1])) for i, j in np.ndindex(*k)]
+        # a running "first largest": a later tap wins only if strictly larger (or a
+        # NaN: the last NaN wins) or the first real element of a window that began in
+        # the padding; the padding (-inf) never beats a real element
+        nan = padded.dtype.kind == "f" and np.isnan(a).any()
+        best = padded[taps[0]]
+        winner = np.zeros(best.shape, dtype=np.min_scalar_type(len(taps) - 1))
+        seen = None if real is None else real[taps[0]]
+        for t, where in enumerate(taps[1:], 1):
+            v = padded[where]
+            take = v > best
+            if nan:
+                take |= np.isnan(v)
+            if seen is not None:
+                take |= np.greater(real[where], seen)  # real here, none seen before
+                seen = seen | real[where]
+            best = np.where(take, v, best)
+            winner = np.where(take, t, winner)
+        ctx.winner = winner
         ctx.k, ctx.s, ctx.p, ctx.out = k, s, p, out
         ctx.shape, ctx.dtype = np.shape(a), np.result_type(a)
-        return np.take_along_axis(win, ctx.winner[..., None], -1)[..., 0]
+        return best if len(taps) > 1 else best.copy()  # never a view of the input
 
     @staticmethod
     def backward(ctx, grad):

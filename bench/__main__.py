@@ -19,6 +19,9 @@ WORKLOADS = {
     "w3": "w3_overhead",
     "w4": "w4_deep",
     "w5": "w5_gradcheck",
+    # conv net and batch norm
+    "w6": "w6_lenet",
+    "w8": "w8_batchnorm",
 }
 
 

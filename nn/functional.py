@@ -2,12 +2,12 @@
 
 Most functions here are compositions of autograd's public ops: their gradient comes
 from the chain rule through those ops, and their graph can be drawn and stepped
-through op by op. Three sit on the hot path of every training step and are single ops
+through op by op. Four sit on the hot path of every training step and are single ops
 instead (``ag.Function`` subclasses, forward and backward side by side, checked against
 finite differences and PyTorch in the tests): ``linear`` (``LinearFunction``, the
 dense layer), ``binary_cross_entropy`` and ``nll_loss`` (which ``cross_entropy``
-applies after ``log_softmax``, as PyTorch does). One node instead of four to ten
-makes a small network's step markedly faster.
+applies after ``log_softmax``, as PyTorch does), and ``batch_norm`` in training
+(``BatchNormFunction``). One node instead of four to ten makes a step markedly faster.
 
 Losses take ``(input, target)``: ``input`` is the model's output (a Tensor), ``target``
 an array or Tensor, and ``reduction`` is ``"mean"`` (the default: the average over all
@@ -34,6 +34,7 @@ __all__ = [
     "gelu", "silu", "elu", "softplus", "layer_norm", "embedding", "kl_div",
     "conv1d", "conv2d",
     "max_pool2d", "avg_pool2d", "batch_norm",
+    "BatchNormFunction",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -639,35 +640,32 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5):
     """Batch normalisation of (N, C) or (N, C, ...) over every axis but the channels (1),
     PyTorch's ``F.batch_norm``. Training (or no running statistics): normalise with the
-    batch's mean and biased variance, and, when ``running_mean``/``running_var``
-    (Tensors or NumPy arrays) are given, move them in place towards the batch's mean and unbiased
-    variance by ``momentum``. Otherwise: normalise with the running statistics. Then
-    ``· weight + bias`` per channel. Built from mean, arithmetic and sqrt, so the
-    gradient is the engine's."""
+    batch's mean and biased variance (one op, ``BatchNormFunction``), and, when
+    ``running_mean``/``running_var`` (Tensors or NumPy arrays) are given, move them in
+    place towards the batch's mean and unbiased variance by ``momentum``. Otherwise:
+    normalise with the running statistics (built from arithmetic, so the gradient is the
+    engine's). Then ``· weight + bias`` per channel."""
     x = _tensor(input)
     if x.ndim < 2:
         raise ag.ShapeError(f"batch_norm: input of shape {x.shape}: expected (N, C) or "
                             "(N, C, ...)")
-    axes = (0,) + tuple(range(2, x.ndim))
     view = (1, x.shape[1]) + (1,) * (x.ndim - 2)  # a per-channel value, broadcast
     if training or running_mean is None:
         count = x.size // max(x.shape[1], 1)
         if training and count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input of shape {x.shape}")
-        mean = x.mean(axis=axes, keepdims=True)
-        d = x - mean
-        var = (d * d).mean(axis=axes, keepdims=True)
+        stats = []  # the op hands back the batch's mean and biased variance
+        out = BatchNormFunction.apply(x, weight, bias, eps=eps, stats=stats)
         if training and running_mean is not None:
+            mean, var = stats
             m = float(momentum)
-            unbiased = var.numpy().reshape(-1) * (count / (count - 1))
-            _move(running_mean, mean.numpy().reshape(-1), m)
-            _move(running_var, unbiased, m)
-        out = d / (var + eps).sqrt()
-    else:
-        mean = _values(running_mean).reshape(view)
-        std = np.sqrt(_values(running_var).reshape(view) + eps)
-        out = (x - mean.astype(x.dtype, copy=False)) / std.astype(x.dtype, copy=False)
+            _move(running_mean, mean, m)
+            _move(running_var, var * (count / (count - 1)), m)
+        return out
+    mean = _values(running_mean).reshape(view)
+    std = np.sqrt(_values(running_var).reshape(view) + eps)
+    out = (x - mean.astype(x.dtype, copy=False)) / std.astype(x.dtype, copy=False)
     if weight is not None:
         out = out * weight.reshape(view)
     if bias is not None:
@@ -780,3 +778,70 @@ def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=Non
     if one and reduction == "none":
         per_sample = per_sample.reshape(())
     return _reduce(per_sample, reduction, op)
+
+# ------------------------------------------------------------------ batch norm, one op
+
+
+class BatchNormFunction(ag.Function):
+    """Batch normalisation with the batch's statistics (training mode), one op: per
+    channel (axis 1) of x (N, C, ...), with μ and σ² the mean and biased variance over
+    the other m = N·... values,
+
+        x̂ = (x - μ) / √(σ² + eps),   y = γ·x̂ + β   (γ = weight, β = bias; each optional).
+
+    The chain rule through μ and σ² (they depend on every x of the channel) folds into
+    one expression, with G = dL/dy:
+
+        dL/dβ = Σ G,   dL/dγ = Σ G·x̂,
+        dL/dx = γ/√(σ² + eps) · (G - Σ G / m - x̂ · Σ G·x̂ / m).
+
+    ``stats``, when a list is given, receives (μ, σ²) per channel (for the running
+    statistics)."""
+
+    rule = ("x̂ = (x-μ)/√(σ²+eps), y = γ·x̂ + β:  dL/dx = γ/√(σ²+eps)·(G - mean(G) - "
+            "x̂·mean(G·x̂)),  dL/dγ = Σ G·x̂,  dL/dβ = Σ G")
+    symbol = "batchnorm"
+    hint = ("a NaN or Inf in one sample spreads to its whole channel through the mean "
+            "and the variance")
+
+    @staticmethod
+    def forward(ctx, x, weight=None, bias=None, eps=1e-5, stats=None):
+        axes = (0,) + tuple(range(2, x.ndim))
+        view = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        mean = x.mean(axis=axes, keepdims=True)
+        xhat = x - mean
+        var = np.square(xhat).mean(axis=axes, keepdims=True)
+        inv_std = 1 / np.sqrt(var + eps)
+        xhat *= inv_std  # x̂, computed in place
+        if stats is not None:
+            stats[:] = [mean.reshape(-1), var.reshape(-1)]
+        out = xhat * weight.reshape(view) if weight is not None else xhat.copy()
+        if bias is not None:
+            b = bias.reshape(view)
+            if np.result_type(out, b) == out.dtype:
+                out += b
+            else:
+                out = out + b
+        ctx.saved = (xhat, inv_std, weight)
+        ctx.axes, ctx.view = axes, view
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        xhat, inv_std, weight = ctx.saved
+        need_x, need_w, need_b = ctx.needs_input_grad
+        axes, view = ctx.axes, ctx.view
+        sum_g = grad.sum(axis=axes, keepdims=True)
+        sum_gx = np.einsum(grad, [*range(grad.ndim)], xhat, [*range(xhat.ndim)], [1])
+        sum_gx = sum_gx.reshape(view)
+        gx = None
+        if need_x:
+            m = grad.size // grad.shape[1]
+            scale = inv_std if weight is None else inv_std * weight.reshape(view)
+            gx = grad - sum_g / m
+            gx -= xhat * (sum_gx / m)
+            gx *= scale
+        gw = sum_gx.reshape(-1) if need_w else None
+        gb = sum_g.reshape(-1) if need_b else None
+        return gx, gw, gb
+

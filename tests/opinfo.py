@@ -233,6 +233,7 @@ class Family:
     min_dims: int = 0
     max_dims: int | None = None
     accepts: Callable = None  # a further condition on the first input's shape
+    sides: tuple = (1, 2, 3, 4)  # the sizes drawn, the simplest first
 
     def takes(self, shape) -> bool:
         nd = len(shape)
@@ -598,6 +599,20 @@ CONV1D = Family("(N, C, L) or (C, L) with weight (O, C/groups, k), bias (O,)", _
                 min_dims=2, max_dims=3, accepts=_no_empty_axis)
 CONV2D = Family("(N, C, H, W) or (C, H, W) with weight (O, C/groups, kh, kw), bias (O,)",
                 _conv_spec(2), min_dims=3, max_dims=4, accepts=_no_empty_axis)
+
+
+# ----------------------------------------------------------------------- batch norm
+
+
+def _batch_norm(pick, shape):
+    """(N, C, ...) with a weight and a bias of shape (C,)."""
+    return Sample({"b": Partner((shape[1],)), "c": Partner((shape[1],))})
+
+
+BATCH_NORM = Family("(N, C, ...) with more than one value per channel, weight and bias (C,)",
+                    _batch_norm, min_dims=2, max_dims=4,
+                    accepts=lambda s: 0 not in s and math.prod(s) // s[1] > 1,
+                    sides=(2, 3, 1, 4))  # the simplest shape has 2 values per channel
 
 # ============================================================================ rows
 
@@ -1199,6 +1214,17 @@ OPS = (
         Example({"a": (2, 3, 5, 6)}, {"kernel": 2, "stride": None, "padding": 0}),
         Example({"a": (1, 2, 6, 5)}, {"kernel": (3, 2), "stride": (2, 1), "padding": (1, 1)}),
     )),
+    # batch norm with the batch's statistics: one op
+    OpInfo("batch_norm", F.BatchNormFunction, BATCH_NORM, (
+        Form("F.batch_norm({a}, None, None, {b}, {c}, training=True, eps={eps})",
+             f"{_TF}.batch_norm({{a}}, None, None, {{b}}, {{c}}, training=True, eps={{eps}})",
+             params={"eps": (1e-5, 0.5)}),
+        Form("F.batch_norm({a}, None, None, training=True)",
+             f"{_TF}.batch_norm({{a}}, None, None, training=True)"),
+    ), examples=(
+        Example({"a": (4, 3), "b": (3,), "c": (3,)}, {"eps": 1e-5}),
+        Example({"a": (2, 3, 4, 5), "b": (3,), "c": (3,)}, {"eps": 1e-5}),
+    )),
 )
 
 ROWS = {row.name: row for row in OPS}
@@ -1247,9 +1273,9 @@ def make_case(pick: Picker, row: OpInfo, form: int = 0, example: int | None = No
     form = row.forms[form]
     if example is None:
         fam = row.family
-        shape = pick.shape(fam.min_dims, min(fam.max_dims or 3, 3))
+        shape = pick.shape(fam.min_dims, min(fam.max_dims or 3, 3), fam.sides)
         while not fam.takes(shape):
-            shape = pick.shape(fam.min_dims, min(fam.max_dims or 3, 3))
+            shape = pick.shape(fam.min_dims, min(fam.max_dims or 3, 3), fam.sides)
         sample = fam.sample(pick, shape)
         shapes = {"a": shape, **{k: ([p if p == SELF else p.shape for p in v]
                                      if isinstance(v, list) else v.shape)

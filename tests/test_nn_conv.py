@@ -136,3 +136,30 @@ def test_torch_raises_too(kw):
     with pytest.raises(RuntimeError):
         torch.nn.functional.conv2d(x, torch.zeros(kw["weight"], dtype=torch.float64),
                                    groups=kw.get("groups", 1))
+
+
+# --------------------------------------------------------- fast paths agree with torch
+
+
+@pytest.mark.parametrize("conv,tconv,xshape,wshape,kw", [
+    (ag.conv2d, "conv2d", (2, 3, 6, 7), (4, 3, 3, 2), dict(padding=1)),
+    (ag.conv2d, "conv2d", (2, 4, 6, 6), (4, 2, 2, 3), dict(dilation=(2, 1), groups=2)),
+    (ag.conv1d, "conv1d", (2, 3, 8), (2, 3, 3), dict(padding=2, dilation=2)),
+])
+@pytest.mark.parametrize("where", ["input", "weight"])
+def test_an_infinite_value_gives_the_gradients_torch_gives(conv, tconv, xshape, wshape, kw,
+                                                           where):
+    # stride 1 adds each kernel tap's share of dL/dx as one block over the input's
+    # grid, with zeros where no window sits: those zeros must never meet an inf
+    x, w = rng.standard_normal(xshape), rng.standard_normal(wshape)
+    (x if where == "input" else w).flat[[1, 7]] = np.inf, -np.inf
+    g = rng.standard_normal(getattr(torch.nn.functional, tconv)(
+        torch.tensor(x), torch.tensor(w), **kw).shape)
+    xt, wt = ag.Tensor(x, requires_grad=True), ag.Tensor(w, requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        conv(xt, wt, **kw).backward(g)
+    xr = torch.tensor(x, requires_grad=True)
+    wr = torch.tensor(w, requires_grad=True)
+    getattr(torch.nn.functional, tconv)(xr, wr, **kw).backward(torch.tensor(g))
+    np.testing.assert_allclose(xt.grad, xr.grad.numpy(), **TOL)
+    np.testing.assert_allclose(wt.grad, wr.grad.numpy(), **TOL)

@@ -1,0 +1,210 @@
+"""W8: a BatchNorm1d + Linear step: batch 256, 512 features, float32.
+
+Linear 512→512 (no bias, as before a batch norm) → BatchNorm1d(512) (training mode:
+the batch's statistics, running statistics moved) → tanh → Linear 512→10 → softmax
+cross-entropy → plain SGD: the hidden block of a makemore-style language model. Every
+library starts from the same weights and takes the next of 16 random batches (inputs
+standard normal, labels uniform) at each step.
+
+- chainrule: ``nn.Linear``, ``nn.BatchNorm1d`` (in training one op,
+  ``F.BatchNormFunction``), ``nn.Tanh`` in an ``nn.Sequential``, ``F.cross_entropy``,
+  ``nn.optim.SGD``;
+- NumPy (hand-written): the forward pass, batch norm's backward in one expression
+  (dx = inv_std / N · (N·dx̂ - Σdx̂ - x̂·Σ dx̂·x̂)), in place where NumPy allows;
+- PyTorch (CPU): ``torch.nn`` with its fused batch-norm kernel, as many threads as
+  NumPy's BLAS.
+
+Target: chainrule at most 1.3× the hand-written NumPy step.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from bench.common import Table
+from bench.w1_case_study import blas_threads, torch_or_none
+from bench.w6_lenet import side_by_side, torch_note
+
+BATCH, FEATURES, CLASSES = 256, 512, 10
+LR, MOMENTUM, EPS = 0.1, 0.1, 1e-5
+N_BATCHES = 16
+
+
+def _chainrule_model():
+    import nn
+
+    return nn.Sequential(nn.Linear(FEATURES, FEATURES, bias=False, dtype=np.float32),
+                         nn.BatchNorm1d(FEATURES, eps=EPS, momentum=MOMENTUM,
+                                        dtype=np.float32),
+                         nn.Tanh(),
+                         nn.Linear(FEATURES, CLASSES, dtype=np.float32))
+
+
+def problem(seed: int = 0):
+    """Batches [(x float32 (256, 512), labels (256,)), ...] and the initial parameters
+    [W1, gamma, beta, W2, b2] in PyTorch's layout."""
+    import nn
+
+    rng = np.random.default_rng(seed)
+    batches = [(rng.standard_normal((BATCH, FEATURES)).astype(np.float32),
+                rng.integers(0, CLASSES, BATCH)) for _ in range(N_BATCHES)]
+    nn.manual_seed(seed)
+    weights = [p.data.copy() for p in _chainrule_model().parameters()]
+    return batches, weights
+
+
+def _cycle(items):
+    return itertools.cycle(items).__next__
+
+
+# ---------------------------------------------------------------------- chainrule
+
+
+def chainrule_step(batches, weights):
+    import autograd as ag
+    import nn
+    import nn.functional as F
+
+    model = _chainrule_model()
+    for p, w in zip(model.parameters(), weights):
+        p.data[...] = w
+    opt = nn.optim.SGD(model.parameters(), lr=LR)
+    next_batch = _cycle([(ag.Tensor(x), labels) for x, labels in batches])
+
+    def step():
+        xt, labels = next_batch()
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xt), labels)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, model
+
+
+# ---------------------------------------------------------------------- NumPy by hand
+
+
+def numpy_step(batches, weights):
+    """Forward, backprop (batch norm's in one expression) and SGD written out."""
+    W1, gamma, beta, W2, b2 = (w.copy() for w in weights)
+    params = [W1, gamma, beta, W2, b2]
+    running = np.array([np.zeros(FEATURES), np.ones(FEATURES)], dtype=np.float32)  # mean, var
+    next_batch = _cycle(batches)
+
+    def step():
+        x, labels = next_batch()
+        n = len(x)
+        rows = np.arange(n)
+        # forward
+        h = x @ W1.T
+        mean = h.mean(axis=0)
+        h -= mean                                   # h is now x - mean
+        var = np.einsum("ij,ij->j", h, h) / n       # biased variance
+        inv_std = 1 / np.sqrt(var + EPS)
+        xhat = h
+        xhat *= inv_std
+        y = xhat * gamma
+        y += beta
+        a = np.tanh(y, out=y)
+        z = a @ W2.T
+        z += b2
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        s = e.sum(axis=1, keepdims=True)
+        loss = -(z[rows, labels] - np.log(s[:, 0])).mean()
+        running[...] *= 1 - MOMENTUM
+        running[0] += MOMENTUM * mean
+        running[1] += (MOMENTUM * n / (n - 1)) * var  # the unbiased variance
+        # backward
+        dz = e
+        dz /= s
+        dz[rows, labels] -= 1
+        dz /= n
+        dW2, db2 = dz.T @ a, dz.sum(axis=0)
+        dy = dz @ W2
+        a *= a
+        np.subtract(1, a, out=a)
+        dy *= a                                     # through tanh: (1 - a²)
+        dgamma = np.einsum("ij,ij->j", dy, xhat)
+        dbeta = dy.sum(axis=0)
+        # batch norm: dh = inv_std / N · (N·dx̂ - Σ dx̂ - x̂ · Σ dx̂·x̂), dx̂ = dy·γ
+        xhat *= dgamma * gamma                      # x̂ · Σ dx̂·x̂ (γ is per feature)
+        dy *= n * gamma
+        dy -= dbeta * gamma
+        dy -= xhat
+        dy *= inv_std / n
+        dW1 = dy.T @ x
+        # SGD, in place
+        for p, g in zip(params, (dW1, dgamma, dbeta, dW2, db2)):
+            g *= LR
+            p -= g
+        return loss
+
+    return step, params
+
+
+# ---------------------------------------------------------------------- PyTorch
+
+
+def torch_step(batches, weights, torch):
+    tnn = torch.nn
+    model = tnn.Sequential(tnn.Linear(FEATURES, FEATURES, bias=False),
+                           tnn.BatchNorm1d(FEATURES, eps=EPS, momentum=MOMENTUM), tnn.Tanh(),
+                           tnn.Linear(FEATURES, CLASSES))
+    with torch.no_grad():
+        for p, w in zip(model.parameters(), weights):
+            p.copy_(torch.from_numpy(w))
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    next_batch = _cycle([(torch.from_numpy(x), torch.from_numpy(labels))
+                         for x, labels in batches])
+
+    def step():
+        xt, yt = next_batch()
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(xt), yt)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, model
+
+
+def run() -> list[Table]:
+    batches, weights = problem()
+    threads, blas_note = blas_threads()
+    torch = torch_or_none()
+    table = Table(f"W8: Linear {FEATURES}-{FEATURES} + BatchNorm1d + tanh + Linear "
+                  f"{FEATURES}-{CLASSES}, one SGD step on a batch of {BATCH}, float32",
+                  baseline="NumPy (hand-written)", unit="per step")
+    ours, _ = chainrule_step(batches, weights)
+    hand, _ = numpy_step(batches, weights)
+    losses = {"chainrule": [float(ours().item()) for _ in range(3)],
+              "NumPy": [float(hand()) for _ in range(3)]}
+    tstep = None
+    if torch is not None:
+        torch.set_num_threads(threads)
+        tstep, _ = torch_step(batches, weights, torch)
+        losses["PyTorch"] = [float(tstep().item()) for _ in range(3)]
+    times = side_by_side({"NumPy (hand-written)": hand, "chainrule": ours}, tstep, threads)
+    for name in ("NumPy (hand-written)", "chainrule", "PyTorch (CPU)"):
+        table.add(name, times.get(name))
+    ratio = table.ratio("chainrule")
+    table.target(f"chainrule at most 1.3x hand-written NumPy (measured {ratio:.2f}x)",
+                 ratio <= 1.3)
+    if torch is not None:
+        table.notes.append(f"chainrule {table.ratio('chainrule', 'PyTorch (CPU)'):.2f}x "
+                           "PyTorch")
+    table.notes.append(torch_note(blas_note, torch, threads))
+    ref = losses["chainrule"]
+    gap = max(abs(a - b) for other in losses.values() for a, b in zip(ref, other))
+    table.notes.append(f"same initial weights; the losses of the first three steps agree to "
+                       f"{gap:.1e} (float32)")
+    return [table]
+
+
+if __name__ == "__main__":
+    for t in run():
+        print(t.markdown())
