@@ -86,3 +86,8 @@ __all__ = [
     "GradFlowRecorder", "grad_flow", "grad_stats",
     "functional", "init", "optim", "data", "utils",
 ]
+
+# ready-made networks for the examples and the tour: nn.models.digits_cnn()
+from . import models  # noqa: E402
+
+__all__ += ["models"]
