@@ -24,6 +24,8 @@ EXPORT = {
     "03_gradient_flow": "flow_fig.savefig(OUT, dpi=80, bbox_inches='tight')",
     "04_write_your_own_op": "bce_fig.savefig(OUT, dpi=100, bbox_inches='tight')",
     "05_real_data": "adversarial_fig.savefig(OUT, dpi=85, bbox_inches='tight')",
+    # convolutions
+    "07_convolutions": "backward_fig.savefig(OUT, dpi=80, bbox_inches='tight')",
     # backprop by hand
     "08_backprop_by_hand": "dlogits_fig.savefig(OUT, dpi=90, bbox_inches='tight')",
 }

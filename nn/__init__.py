@@ -98,3 +98,8 @@ from .losses import (  # noqa: E402
 )
 
 __all__ += ["L1Loss", "SmoothL1Loss", "HuberLoss", "HingeEmbeddingLoss", "MultiMarginLoss"]
+
+# ready-made networks for the examples and the tour: nn.models.digits_cnn()
+from . import models  # noqa: E402
+
+__all__ += ["models"]

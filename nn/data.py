@@ -233,13 +233,27 @@ def load_breast_cancer(val_size=0.15, test_size=0.2, seed: int = 0) -> Splits:
     return _split_scaled(X, y.astype(np.float64).reshape(-1, 1), val_size, test_size, seed)
 
 
-def load_digits(val_size=0.15, test_size=0.2, seed: int = 0) -> Splits:
-    """8×8 handwritten digits: 1797 samples, 64 features, y (n,) int in 0..9.
-    Stratified split, standardised with training statistics; the pixels share one
-    unit, so nearly blank border pixels are scaled with a floor (``standardize``'s
-    ``std_floor=0.1``) instead of being blown up."""
-    X, y = _sklearn_datasets().load_digits(return_X_y=True)
-    return _split_scaled(X, y.astype(np.int64), val_size, test_size, seed, std_floor=0.1)
+def load_digits(val_size=0.15, test_size=0.2, seed: int = 0, images: bool = False) -> Splits:
+    """8×8 handwritten digits: 1797 samples, y (n,) int in 0..9, in a stratified split.
+
+    ``images=False``: X of shape (n, 64), each pixel standardised with the training
+    set's statistics; the pixels share one unit, so nearly blank border pixels are
+    scaled with a floor (``standardize``'s ``std_floor=0.1``) instead of being blown up.
+
+    ``images=True``: X of shape (n, 1, 8, 8) (batch, channel, height, width) for a
+    convolutional network, every pixel scaled alike by the mean and standard deviation
+    of all training pixels together: a convolution slides the same kernel over every
+    position, so a grey level must mean the same everywhere.
+    """
+    data = _sklearn_datasets().load_digits()
+    y = data.target.astype(np.int64)
+    if not images:
+        return _split_scaled(data.data, y, val_size, test_size, seed, std_floor=0.1)
+    s = train_val_test_split(data.images[:, None], y, val_size=val_size,
+                             test_size=test_size, stratify=True,
+                             rng=np.random.default_rng(seed))
+    mean, std = s.train[0].mean(), s.train[0].std()
+    return Splits(*(((X - mean) / std, labels) for X, labels in s))
 
 
 def load_moons(n: int = 1000, noise: float = 0.2, val_size=0.15, test_size=0.2,
