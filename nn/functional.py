@@ -639,7 +639,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0) -> ag.Tensor:
 def batch_norm(input, running_mean, running_var, weight=None, bias=None,
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5):
     """Batch normalisation of (N, C) or (N, C, ...) over every axis but the channels (1),
-    PyTorch's ``F.batch_norm``. Training (or no running statistics): normalise with the
+    PyTorch's ``F.batch_norm``. Training: normalise with the
     batch's mean and biased variance (one op, ``BatchNormFunction``), and, when
     ``running_mean``/``running_var`` (Tensors or NumPy arrays) are given, move them in
     place towards the batch's mean and unbiased variance by ``momentum``. Otherwise:
@@ -649,8 +649,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
     if x.ndim < 2:
         raise ag.ShapeError(f"batch_norm: input of shape {x.shape}: expected (N, C) or "
                             "(N, C, ...)")
+    if not training:
+        for name, given in (("running_mean", running_mean), ("running_var", running_var)):
+            if given is None:
+                raise ValueError(f"batch_norm: {name} must be given in evaluation mode "
+                                 "(training=False normalises with the running "
+                                 "statistics); pass training=True to use the batch's")
     view = (1, x.shape[1]) + (1,) * (x.ndim - 2)  # a per-channel value, broadcast
-    if training or running_mean is None:
+    if training:
         count = x.size // max(x.shape[1], 1)
         if training and count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "

@@ -211,3 +211,15 @@ def test_pool_errors_where_torch_raises(fn, shape, kw, match):
         getattr(ag, fn)(ag.Tensor(np.ones(shape)), **kw)
     with pytest.raises((RuntimeError, ValueError, TypeError, IndexError)):
         getattr(torch.nn.functional, fn)(torch.ones(shape, dtype=torch.float64), **kw)
+
+
+@pytest.mark.parametrize("given", ["neither", "mean only"])
+def test_functional_batch_norm_in_eval_mode_needs_running_statistics(given):
+    """PyTorch raises "running_mean must be defined in evaluation mode": without running
+    statistics there is nothing to normalise with outside training."""
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    mean = np.zeros(3) if given == "mean only" else None
+    missing = "running_var" if given == "mean only" else "running_mean"
+    with pytest.raises(ValueError, match=f"batch_norm: {missing} must be given in "
+                                         "evaluation mode"):
+        F.batch_norm(x, mean, None, training=False)
