@@ -21,6 +21,9 @@ from autograd import ops
 torch = pytest.importorskip("torch")
 import fuzz  # noqa: E402  (needs torch)
 
+# the op table pairs (n,) with (n, 1) on purpose, to check broadcasting itself
+pytestmark = pytest.mark.filterwarnings("ignore::autograd.BroadcastWarning")
+
 BUDGET = 300  # programs of seed 0 that `make test` runs, in CHUNKS parts (pytest -n 2)
 CHUNKS = 4
 

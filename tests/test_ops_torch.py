@@ -28,6 +28,9 @@ from values import normal, positive, seeds
 
 import autograd as ag
 
+# the op table pairs (n,) with (n, 1) on purpose, to check broadcasting itself
+pytestmark = pytest.mark.filterwarnings("ignore::autograd.BroadcastWarning")
+
 torch = pytest.importorskip("torch")
 
 SETTINGS = settings(max_examples=20, deadline=None)
