@@ -397,7 +397,8 @@ def trace_backward(root, gradient=None, retain_graph: bool = False, *,
     for tid, node in m.nodes.items():
         if (isinstance(node, TensorNode) and node.tensor._ctx is None
                 and node.tensor.requires_grad and node.tensor.grad is not None):
-            tr._leaf_grads[tid] = np.array(node.tensor.grad, copy=True)
+            g = node.tensor.grad
+            tr._leaf_grads[tid] = np.array(getattr(g, "_data", g), copy=True)
             note(tid, tr._leaf_grads[tid])
     tr.steps.append(TraceStep(len(tr.steps), "done", None, "", _trace=tr))
     tr._events.append([])
