@@ -417,6 +417,8 @@ def graph_backward(root, gradient=None, inputs=None, retain_graph: bool = True,
     runs the same Tensor loop without recording (gradients of chosen inputs only).
     """
     Tensor = _fn.tensor_type()
+    if not create_graph and inputs is not None:
+        return _array_grads(root, gradient, inputs, retain_graph, Tensor)
     grads = {root: _seed_tensor(root, gradient, Tensor)}
     wanted = None if inputs is None else {id(t): None for t in inputs}
     for node in reversed(topological_order(root)):
@@ -440,6 +442,31 @@ def graph_backward(root, gradient=None, inputs=None, retain_graph: bool = True,
     if wanted is not None:
         return [wanted[id(t)] for t in inputs]
     return None
+
+
+def _array_grads(root, gradient, inputs, retain_graph, Tensor) -> list:
+    """``graph_backward(..., create_graph=False)``: the gradients of chosen inputs by
+    the first-order chain rule on arrays (as ``reference_backward``), as Tensors that
+    carry no graph; no ``.grad`` is touched."""
+    if isinstance(gradient, Tensor):
+        gradient = gradient._data
+    grads = {root: seed_gradient(root, gradient)}
+    wanted = {id(t): None for t in inputs}
+    for node in reversed(topological_order(root)):
+        g = grads.pop(node, None)
+        if g is None:
+            continue
+        if id(node) in wanted:
+            wanted[id(node)] = g
+        ctx = node._ctx
+        if ctx is None:
+            continue
+        for parent, gp in chain_rule(node, g):
+            grads[parent] = grads[parent] + gp if parent in grads else gp
+        if not retain_graph:
+            ctx.saved = ()
+            ctx._released = True
+    return [None if wanted[id(t)] is None else Tensor._leaf(wanted[id(t)]) for t in inputs]
 
 
 def _seed_tensor(root, gradient, Tensor):

@@ -19,6 +19,8 @@ WORKLOADS = {
     "w3": "w3_overhead",
     "w4": "w4_deep",
     "w5": "w5_gradcheck",
+    # derivatives of derivatives
+    "w7": "w7_higher_order",
 }
 
 
