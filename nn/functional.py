@@ -22,7 +22,6 @@ import math
 import numpy as np
 
 import autograd as ag
-from autograd.ops import _scatter  # the adjoint of indexing, on arrays or Tensors
 
 from .init import get_rng
 
@@ -373,8 +372,12 @@ class NLLLossFunction(ag.Function):
     def backward(ctx, grad):
         if ctx.reduction == "mean":
             grad = grad / ctx.n
-        # each row's target appears once: written once
-        return _scatter(-grad, ctx.shape, ctx.idx, accumulate=False), None
+        target = np.zeros(ctx.shape, dtype=bool)  # each row's target class, once
+        target[ctx.idx] = True
+        g = -grad
+        if ctx.reduction == "none" and len(ctx.shape) == 2:
+            g = g[:, None]  # one value per row
+        return np.where(target, g, 0), None
 
 
 def _class_indices(t, shape, op: str) -> np.ndarray:
