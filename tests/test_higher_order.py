@@ -282,3 +282,21 @@ def test_draw_and_step_through_a_gradients_graph():
     assert len(trace) > 3
     hessian_row_sums = 2 * (w.data.sum() + 2 * w.data) + 2 * w.data.sum()  # H @ 1
     np.testing.assert_allclose(w.grad, hessian_row_sums)
+
+
+def test_create_graph_keeps_float32_and_runs_hooks_on_tensors():
+    x = ag.Tensor(np.array([0.5, -1.0], dtype=np.float32), requires_grad=True)
+    (x.tanh() * x.sigmoid()).sum().backward(create_graph=True)
+    assert x.grad.dtype == np.float32
+    g = x.grad
+    x.grad = None
+    g.sum().backward()
+    assert x.grad.dtype == np.float32
+
+    seen = []
+    w = leaf([0.5, 2.0])
+    z = w * w
+    z.register_hook(lambda grad: seen.append(type(grad)) or grad * 2)
+    z.sum().backward(create_graph=True)
+    assert seen == [ag.Tensor]
+    np.testing.assert_allclose(w.grad.data, 4 * w.data)  # the hook's doubling is kept
