@@ -8,7 +8,13 @@
 """
 
 from .anomaly import AnomalyError, detect_anomaly, register_library
-from .engine import BackwardStep, backward_steps, topological_order, unbroadcast
+from .engine import (
+    BackwardStep,
+    backward_steps,
+    once_differentiable,
+    topological_order,
+    unbroadcast,
+)
 from .function import (
     Function,
     ShapeError,
@@ -23,6 +29,7 @@ from .function import (
 )
 from .functional import (
     avg_pool2d,
+    broadcast_to,
     concat,
     conv1d,
     conv2d,
@@ -31,7 +38,13 @@ from .functional import (
     expand_dims,
     flatten,
     grad,
+    hessian,
+    hvp,
     index_add,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
     logsumexp,
     max_pool2d,
     maximum,
@@ -46,9 +59,16 @@ from .functional import (
     unsqueeze,
     value_and_grad,
     var,
+    vjp,
     where,
 )
-from .gradcheck import GradcheckError, GradcheckResult, gradcheck, numerical_grad
+from .gradcheck import (
+    GradcheckError,
+    GradcheckResult,
+    gradcheck,
+    gradgradcheck,
+    numerical_grad,
+)
 from .hooks import RemovableHandle
 from .tensor import Tensor
 from .viz import BackwardTrace, GraphvizNotFoundError, TraceStep, draw_graph, trace_backward
@@ -68,6 +88,9 @@ __all__ = [
     "pad", "take_along_axis", "index_add", "scatter_add", "einsum",
     "conv1d", "conv2d",
     "max_pool2d", "avg_pool2d",
+    # derivatives of derivatives
+    "broadcast_to", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian", "hvp", "gradgradcheck",
+    "once_differentiable",
 ]
 
 # -- the (n,)-with-(n, 1) broadcast warning

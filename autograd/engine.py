@@ -31,7 +31,8 @@ from . import function as _fn
 from .function import ShapeError
 
 __all__ = ["BackwardStep", "backward_steps", "reference_backward", "chain_rule",
-           "accumulate", "topological_order", "unbroadcast"]
+           "accumulate", "topological_order", "unbroadcast", "graph_backward",
+           "once_differentiable"]
 
 
 # =========================================================================== reference
@@ -395,3 +396,197 @@ def _fit_shape(ctx, grad, shape):
 def run_backward(root, gradient=None, retain_graph: bool = False) -> None:
     """Drain ``backward_steps``: what ``Tensor.backward`` does."""
     deque(backward_steps(root, gradient, retain_graph, record=False), maxlen=0)
+
+
+# =========================================================================== create_graph
+# Derivatives of derivatives. With ``create_graph=True`` the backward pass is itself
+# recorded: each op's ``backward`` runs on Tensors instead of arrays (the upstream
+# gradient, and the inputs and outputs its saved arrays came from), with grad mode on,
+# so the very formula that gives first derivatives records the graph of the gradient.
+# One formula per op: nothing here knows any op. The first-order loop above is untouched.
+
+
+def graph_backward(root, gradient=None, inputs=None, retain_graph: bool = True,
+                   create_graph: bool = True):
+    """Backpropagate from ``root`` recording the graph of every gradient.
+
+    ``inputs=None``: add each leaf's gradient (a Tensor) into its ``.grad``, as
+    ``backward(create_graph=True)``. Otherwise a list of the gradients (Tensors, or None
+    where ``root`` does not depend on the input) of ``root`` with respect to ``inputs``,
+    leaving every ``.grad`` alone, as ``torch.autograd.grad``. ``create_graph=False``
+    runs the same Tensor loop without recording (gradients of chosen inputs only).
+    """
+    Tensor = _fn.tensor_type()
+    if not create_graph and inputs is not None:
+        return _array_grads(root, gradient, inputs, retain_graph, Tensor)
+    grads = {root: _seed_tensor(root, gradient, Tensor)}
+    wanted = None if inputs is None else {id(t): None for t in inputs}
+    for node in reversed(topological_order(root)):
+        g = grads.pop(node, None)
+        if g is None:
+            continue
+        if node._watched:
+            g = _watch_tensor(node, g, Tensor)
+        if wanted is not None and id(node) in wanted:
+            wanted[id(node)] = g
+        ctx = node._ctx
+        if ctx is None:
+            if wanted is None:
+                node.grad = g if node.grad is None else node.grad + g
+            continue
+        for parent, gp in _graph_chain_rule(node, g, Tensor, create_graph):
+            grads[parent] = grads[parent] + gp if parent in grads else gp
+        if not retain_graph:
+            ctx.saved = ()
+            ctx._released = True
+    if wanted is not None:
+        return [wanted[id(t)] for t in inputs]
+    return None
+
+
+def _array_grads(root, gradient, inputs, retain_graph, Tensor) -> list:
+    """``graph_backward(..., create_graph=False)``: the gradients of chosen inputs by
+    the first-order chain rule on arrays (as ``reference_backward``), as Tensors that
+    carry no graph; no ``.grad`` is touched."""
+    if isinstance(gradient, Tensor):
+        gradient = gradient._data
+    grads = {root: seed_gradient(root, gradient)}
+    wanted = {id(t): None for t in inputs}
+    for node in reversed(topological_order(root)):
+        g = grads.pop(node, None)
+        if g is None:
+            continue
+        if id(node) in wanted:
+            wanted[id(node)] = g
+        ctx = node._ctx
+        if ctx is None:
+            continue
+        for parent, gp in chain_rule(node, g):
+            grads[parent] = grads[parent] + gp if parent in grads else gp
+        if not retain_graph:
+            ctx.saved = ()
+            ctx._released = True
+    return [None if wanted[id(t)] is None else Tensor._leaf(wanted[id(t)]) for t in inputs]
+
+
+def _seed_tensor(root, gradient, Tensor):
+    if isinstance(gradient, Tensor):
+        if gradient.shape != root.shape:
+            raise ShapeError(
+                f"backward: gradient has shape {gradient.shape} but the output has shape "
+                f"{tuple(root.shape)}; pass a gradient of the output's shape")
+        return gradient  # it may carry a graph of its own (a vector-Jacobian product)
+    return Tensor._leaf(seed_gradient(root, gradient))
+
+
+def _watch_tensor(node, g, Tensor):
+    """Hooks and ``retain_grad`` under ``create_graph``: the gradient is a Tensor."""
+    for hook in list(node._hooks.values()) if node._hooks else ():
+        r = hook(g)
+        if r is not None:
+            r = r if isinstance(r, Tensor) else Tensor(r)
+            if r.shape != g.shape:
+                raise ShapeError(f"hook {hook!r}: returned a gradient of shape {r.shape}, "
+                                 f"expected {g.shape}")
+            g = r
+    if node._retains and node._ctx is not None:
+        node.grad = g if node.grad is None else node.grad + g
+    return g
+
+
+def _graph_chain_rule(node, g, Tensor, record=True) -> list:
+    """``chain_rule`` on Tensors: ``(parent, dL/dparent)`` pairs whose gradients carry
+    the graph of how they were computed."""
+    ctx = node._ctx
+    if ctx._released:
+        raise _fn.released_error(ctx)
+    if node._seq < last_write:
+        _check_saved(node, ctx)
+    out = differentiable_backward(ctx, node, g, record)
+    if type(out) is not tuple:
+        out = (out,)
+    if len(out) != len(ctx.parents):
+        raise _count_error(ctx, out)
+    tracked = record and (g.requires_grad or any(
+        isinstance(p, Tensor) and p.requires_grad for p in ctx.parents))
+    sent = []
+    for p, need, gp in zip(ctx.parents, ctx.needs_input_grad, out):
+        if not need or gp is None:
+            continue
+        if not isinstance(gp, Tensor):
+            if tracked and isinstance(gp, np.ndarray) and gp.ndim and gp.size:
+                raise RuntimeError(
+                    f"{ctx.name}.backward returned a NumPy array under create_graph=True, "
+                    "so the gradient left the graph and its own derivative would be "
+                    "missing. Write backward with operations that work on Tensors (the "
+                    "operators, np.* functions that dispatch to ops), or mark it "
+                    "@once_differentiable to refuse double backward")
+            gp = Tensor._leaf(np.asarray(gp))
+        if gp.shape != p.shape:
+            gp = _fit_shape(ctx, gp, p.shape)
+        sent.append((p, gp))
+    return sent
+
+
+def differentiable_backward(ctx, node, g, record=True):
+    """Run ``ctx.backward`` on Tensors with grad mode on: its saved arrays replaced by
+    the Tensors they came from, so that what it computes records a graph.
+
+    Raises, naming the op, where that cannot give the right derivative: a backward
+    marked ``once_differentiable``, a saved array that is neither an input nor the
+    output (an intermediate result: its graph is unknown), or a backward that fails on
+    Tensors (in-place writes, ``np.add.at``, ``out=``)."""
+    backward = ctx.backward
+    if getattr(backward, "once_differentiable", False):
+        raise RuntimeError(
+            f"{ctx.name}: its backward is marked once_differentiable, so there is no "
+            "derivative of its gradient (no double backward). Call backward without "
+            f"create_graph=True, or write {ctx.name}.backward with operations that work "
+            "on Tensors")
+    saved = ctx.saved
+    ctx.saved = tuple(_saved_tensor(ctx, node, i, s) for i, s in enumerate(saved))
+    try:
+        with _fn.enable_grad() if record else _fn.no_grad():
+            return backward(ctx, g)
+    except Exception as err:
+        raise RuntimeError(
+            f"{ctx.name}: its backward cannot run on Tensors, so it has no double backward "
+            f"(create_graph=True): {type(err).__name__}: {err}") from err
+    finally:
+        ctx.saved = saved
+
+
+def _saved_tensor(ctx, node, i, s):
+    """The Tensor that saved array ``s`` (the ``i``-th) came from: an input of ``ctx``
+    or its output. Non-float arrays (masks, indices) and constants stay as they are."""
+    if s is None or isinstance(s, _fn.tensor_type()):
+        return s
+    parents = ctx.parents
+    Tensor = _fn.tensor_type()
+    if i < len(parents) and isinstance(parents[i], Tensor) and parents[i]._data is s:
+        return parents[i]  # saved in the order of the inputs: Mul, MatMul, ...
+    if node._data is s:
+        return node
+    for p in parents:
+        if p is s:
+            return s  # a constant input (an array, not a Tensor)
+        if isinstance(p, Tensor) and p._data is s:
+            return p
+    dtype = getattr(s, "dtype", None)
+    if dtype is None or dtype.kind not in "fc":
+        return s
+    if np.ndim(s) == 0 and any(not isinstance(p, Tensor) for p in parents):
+        return s  # a number the op was given (np.float64(2) * x32 holds it converted)
+    raise RuntimeError(
+        f"{ctx.name}: it has no double backward yet: its forward saves an array of shape "
+        f"{np.shape(s)} computed inside the op, which is neither an input nor the output, "
+        "so the graph of its gradient is unknown. Save inputs and outputs only "
+        "(ctx.saved = (a, out)) and compute the rest in backward")
+
+
+def once_differentiable(backward):
+    """Mark a ``backward`` as giving first derivatives only (PyTorch's decorator of the
+    same name): under ``create_graph=True`` the engine refuses it, naming the op, rather
+    than compute a gradient whose own derivative would be wrong."""
+    backward.once_differentiable = True
+    return backward

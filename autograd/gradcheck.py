@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import ops
 from .function import ShapeError, no_grad
 from .tensor import Tensor
 
-__all__ = ["numerical_grad", "gradcheck", "GradcheckError", "GradcheckResult"]
+__all__ = ["numerical_grad", "gradcheck", "gradgradcheck", "GradcheckError",
+           "GradcheckResult"]
 
 
 class GradcheckError(AssertionError):
@@ -72,6 +74,7 @@ class GradcheckResult:
     atol: float
     rtol: float
     fast_mode: bool
+    check: str = "gradcheck"  # or "gradgradcheck": what was checked, for the report
 
     @property
     def passed(self) -> bool:
@@ -83,7 +86,7 @@ class GradcheckResult:
     def report(self) -> str:
         tol = (f"|analytic - numeric| <= atol + rtol*|numeric| "
                f"(atol={self.atol:g}, rtol={self.rtol:g})")
-        lines = [f"gradcheck {'passed' if self.passed else 'FAILED'}: {tol}, eps={self.eps:g}"
+        lines = [f"{self.check} {'passed' if self.passed else 'FAILED'}: {tol}, eps={self.eps:g}"
                  + (", fast mode (random directions)" if self.fast_mode else "")]
         for c in self.inputs:
             status = "ok" if c.passed else "MISMATCH"
@@ -122,7 +125,7 @@ class GradcheckResult:
                 kink = " (kink)" if m.kink is not None else ""
                 rows.append(f"<tr><td></td><td colspan=5>index {m.index}{kink}: analytic "
                             f"{m.analytic:.6g}, numeric {m.numeric:.6g}</td></tr>")
-        title = f"gradcheck {'passed' if self.passed else 'failed'}"
+        title = f"{self.check} {'passed' if self.passed else 'failed'}"
         return (f"<b>{title}</b> (atol={self.atol:g}, rtol={self.rtol:g}, eps={self.eps:g})"
                 f"<table>{head}{''.join(rows)}</table>")
 
@@ -478,4 +481,54 @@ def compare_grads(grads, *, rtol: float = 1e-5, atol: float = 1e-8,
     result = GradComparison(rows, rtol, atol)
     if check and not result.passed:
         raise GradMismatchError(result)
+
+def gradgradcheck(fn, inputs, *, grad_output=None, eps: float = 1e-6, atol: float = 1e-5,
+                  rtol: float = 1e-3, raise_exception: bool = True, fast_mode: bool = False,
+                  seed: int = 0, max_report: int = 5) -> GradcheckResult:
+    """Compare second derivatives of ``fn(*inputs)`` with central differences of the first.
+
+    The first derivative is the vector-Jacobian product ``g(inputs) = vᵀ ∂fn/∂inputs``
+    with a fixed upstream gradient ``v`` (``grad_output``, or random for a non-scalar
+    output), computed with ``create_graph=True``. ``gradcheck`` then checks ``g``
+    itself: its backward (the double backward of every op in ``fn``, against a random
+    projection of ``g``) against central differences of ``g``. The report is
+    ``gradcheck``'s: which input, which elements, both values, the errors.
+    """
+    from . import engine  # (engine imports nothing from here; kept local as gradcheck's)
+    from .function import enable_grad
+
+    inputs = _as_list(inputs)
+    call = _bind(fn, inputs)
+    checked = _checked(inputs)
+    if not checked:
+        raise ValueError("gradgradcheck: no input is a Tensor with requires_grad=True; "
+                         "nothing to check")
+    with no_grad():
+        out = call()
+    if not isinstance(out, Tensor):
+        raise TypeError(f"gradgradcheck: fn must return a Tensor, got {type(out).__name__}")
+    rng = np.random.default_rng(seed)
+    if grad_output is None:
+        grad_output = rng.standard_normal(out.shape).astype(out.dtype)
+    v = Tensor(np.asarray(grad_output, dtype=out.dtype))
+    if v.shape != out.shape:
+        raise ValueError(f"gradgradcheck: grad_output of shape {v.shape} for an output of "
+                         f"shape {out.shape}")
+    leaves = [inputs[i] for i in checked]
+
+    def first_derivative(*_):
+        with enable_grad():
+            y = call()
+            grads = (engine.graph_backward(y, v, inputs=leaves) if y.requires_grad
+                     else [None] * len(leaves))
+        parts = [(g if g is not None else Tensor(np.zeros(x.shape, x.dtype))).reshape(-1)
+                 for g, x in zip(grads, leaves)]
+        return ops.Concat.apply(*parts, axis=0) if len(parts) > 1 else parts[0]
+
+    result = gradcheck(first_derivative, inputs, eps=eps, atol=atol, rtol=rtol,
+                       raise_exception=False, fast_mode=fast_mode, seed=seed + 1,
+                       max_report=max_report)
+    result.check = "gradgradcheck"
+    if not result.passed and raise_exception:
+        raise GradcheckError(result)
     return result

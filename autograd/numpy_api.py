@@ -159,6 +159,7 @@ class _Fixed:
 
 _ONLY_NONE, _ONLY_TRUE, _ONLY_C = _Fixed(None), _Fixed(True), _Fixed("C")
 _ONLY_SAME_KIND = _Fixed("same_kind")
+_ONLY_FALSE = _Fixed(False)
 _ONLY_CONSTANT, _ONLY_K, _ONLY_SAFE = _Fixed("constant"), _Fixed("K"), _Fixed("safe")
 # ufunc keyword arguments (NumPy passes only the ones given) and their defaults
 _UFUNC_DEFAULTS = {"where": True, "casting": "same_kind", "order": "K", "dtype": None,
@@ -293,6 +294,15 @@ def _squeeze(a, axis=None):
 @_implements(np.expand_dims, ag="t.expand_dims(axis)")
 def _expand_dims(a, axis):
     return a.expand_dims(axis)
+
+
+def _shape_tuple(shape) -> tuple:
+    return tuple(int(n) for n in shape) if isinstance(shape, (tuple, list)) else (int(shape),)
+
+
+@_implements(np.broadcast_to, ag="ag.broadcast_to(t, shape)")
+def _broadcast_to(array, shape, subok=_ONLY_FALSE):
+    return ops.BroadcastTo.apply(array, shape=_shape_tuple(shape))
 
 
 @_implements(np.transpose, ag="t.transpose(axes)")

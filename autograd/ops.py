@@ -99,10 +99,47 @@ def _masked(grad, weight):
     is several times slower than a product, so it runs only when the product holds an
     inf or a NaN, which one dot product of the result with itself tells.)"""
     out = grad * weight
+    if not isinstance(out, _ARRAYS):  # a Tensor (create_graph): where, always
+        return np.where(weight != 0, out, 0)
     flat = out.reshape(-1) if type(out) is np.ndarray else out
     if np.isfinite(np.dot(flat, flat)):
         return out
     return np.where(weight != 0, out, 0)
+
+
+_ARRAYS = (np.ndarray, np.generic)
+
+
+def _cast(x, dtype):
+    """``x`` in ``dtype``; a Tensor (a backward running under create_graph) as it is."""
+    return x.astype(dtype, copy=False) if isinstance(x, _ARRAYS) else x
+
+
+def _axis_index(ndim, axis, part) -> tuple:
+    """The index that takes ``part`` (a slice or an int) along ``axis``: indexing, which
+    works on arrays and Tensors alike."""
+    idx = [slice(None)] * ndim
+    idx[axis] = part
+    return tuple(idx)
+
+
+def _scatter(grad, shape, index, accumulate=True):
+    """Zeros of ``shape`` with ``grad`` added at ``index`` (repeats add up; with
+    ``accumulate=False`` each place is written once): the adjoint of ``a[index]``, what
+    the backward of every indexing op computes. On a Tensor (a backward under
+    create_graph) it is the op ``Scatter``, whose own backward is indexing again."""
+    if isinstance(grad, _ARRAYS):
+        return _scatter_values(grad, shape, index, accumulate)
+    return Scatter.apply(grad, shape=shape, index=index, accumulate=accumulate)
+
+
+def _scatter_values(grad, shape, index, accumulate):
+    out = np.zeros(shape, dtype=grad.dtype)
+    if accumulate:
+        np.add.at(out, index, grad)
+    else:
+        out[index] = grad
+    return out
 
 
 def _reduce(fn, a, axis, keepdims):
@@ -270,7 +307,7 @@ class Pow(Function):
             # d/dp is 0 where a == 0 (0**p is flat in p for p > 0), as in PyTorch
             with np.errstate(divide="ignore", invalid="ignore"):
                 # 0 only where a == 0 and p >= 0; 0**p for p < 0 is inf, and so is d/dp
-                flat = (a == 0) & (p >= 0)
+                flat = np.logical_and(a == 0, p >= 0)
                 gp = grad * np.where(flat, 0.0, out * np.log(np.where(flat, 1.0, a)))
         return ga, gp
 
@@ -503,9 +540,9 @@ class Clip(Function):
         (a,), lo, hi = ctx.saved, ctx.lo, ctx.hi
         inside = np.ones(np.shape(a), dtype=bool)
         if lo is not None:
-            inside &= a >= lo
+            inside = np.logical_and(inside, a >= lo)
         if hi is not None:
-            inside &= a <= hi
+            inside = np.logical_and(inside, a <= hi)
         return _masked(grad, inside)
 
 
@@ -812,13 +849,7 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        shape, idx = ctx.shape, ctx.idx
-        out = np.zeros(shape, dtype=grad.dtype)
-        if _is_basic_index(idx):
-            out[idx] = grad
-        else:
-            np.add.at(out, idx, grad)
-        return out
+        return _scatter(grad, ctx.shape, ctx.idx, accumulate=not _is_basic_index(ctx.idx))
 
 
 class Concat(Function):
@@ -832,7 +863,7 @@ class Concat(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
         sizes = [np.shape(a)[axis] if np.ndim(a) else 1 for a in arrays]
-        ctx.splits, ctx.axis = np.cumsum(sizes)[:-1], axis
+        ctx.splits, ctx.axis = np.cumsum([0] + sizes).tolist(), axis
         try:
             return np.concatenate(arrays, axis=axis)
         except ValueError as err:
@@ -842,7 +873,9 @@ class Concat(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return tuple(np.split(grad, ctx.splits, axis=ctx.axis))
+        cuts, nd = ctx.splits, np.ndim(grad)
+        return tuple(grad[_axis_index(nd, ctx.axis, slice(lo, hi))]
+                     for lo, hi in zip(cuts[:-1], cuts[1:]))
 
 
 class Stack(Function):
@@ -867,7 +900,8 @@ class Stack(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return tuple(np.take(grad, i, axis=ctx.axis) for i in range(ctx.n))
+        nd = np.ndim(grad)
+        return tuple(grad[_axis_index(nd, ctx.axis, i)] for i in range(ctx.n))
 
 
 # ----------------------------------------------------------------------- erf
@@ -891,8 +925,7 @@ class Erf(Function):
     @staticmethod
     def backward(ctx, grad):
         a = ctx.saved[0]
-        return grad * (np.exp(-(a * a)) * (2.0 / np.sqrt(np.pi))).astype(grad.dtype,
-                                                                        copy=False)
+        return grad * _cast(np.exp(-(a * a)) * (2.0 / np.sqrt(np.pi)), grad.dtype)
 
 
 # ----------------------------------------------------------------------- shapes,
@@ -975,16 +1008,18 @@ class LogSumExp(Function):
                 m = np.max(a, axis=axis, keepdims=True)
                 m = np.where(np.isinf(m), 0, m).astype(m.dtype, copy=False)
             out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
-        ctx.saved = (a, out)
         ctx.axis, ctx.keepdims = axis, keepdims
         if not keepdims:
             out = np.reshape(out, () if axis is None else np.squeeze(out, axis).shape)
+        ctx.saved = (a, out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         a, out = ctx.saved
-        grad = _expand(grad, np.shape(a), ctx.axis, ctx.keepdims)
+        shape = np.shape(a)
+        grad = _expand(grad, shape, ctx.axis, ctx.keepdims)
+        out = _expand(out, shape, ctx.axis, ctx.keepdims)
         with np.errstate(invalid="ignore"):
             return grad * np.exp(a - out)
 
@@ -1021,12 +1056,12 @@ class Var(Function):
     @staticmethod
     def forward(ctx, a, axis=None, ddof=0, keepdims=False):
         d, out = _variance(ctx, "var", a, axis, ddof, keepdims)
-        ctx.saved = (d,)
+        ctx.saved = (a,)  # the deviations are computed again: d is not an input
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        (d,) = ctx.saved
+        d, _ = _moment_args("var", ctx.saved[0], ctx.axis)
         grad = _expand(grad, np.shape(d), ctx.axis, ctx.keepdims)
         return _var_grad(grad, d, ctx.dof, ctx.axis is None or np.ndim(d) == 0)
 
@@ -1036,7 +1071,7 @@ def _var_grad(grad, d, dof, whole):
     whole tensor inf (NaN where d = 0), along axes the quotient as it falls."""
     with np.errstate(invalid="ignore", divide="ignore"):
         if dof <= 0 and whole:
-            return grad * np.where(d == 0, np.nan, np.inf).astype(d.dtype)
+            return grad * _cast(np.where(d == 0, np.nan, np.inf), d.dtype)
         return d.dtype.type(2.0 / dof if dof else np.inf) * grad * d  # PyTorch's order
 
 
@@ -1048,14 +1083,15 @@ class Std(Function):
     def forward(ctx, a, axis=None, ddof=0, keepdims=False):
         d, var = _variance(ctx, "std", a, axis, ddof, keepdims)
         out = np.sqrt(var)
-        ctx.saved = (d, out)
+        ctx.saved = (a, out)  # the deviations are computed again: d is not an input
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        d, out = ctx.saved
+        a, out = ctx.saved
+        d, _ = _moment_args("std", a, ctx.axis)
         with np.errstate(invalid="ignore", divide="ignore"):
-            half = np.where(out == 0, 0, grad / (out * 2)).astype(d.dtype, copy=False)
+            half = _cast(np.where(out == 0, 0, grad / (out * 2)), d.dtype)
         half = _expand(half, np.shape(d), ctx.axis, ctx.keepdims)
         return _var_grad(half, d, ctx.dof, ctx.axis is None or np.ndim(d) == 0)
 
@@ -1097,7 +1133,7 @@ class Norm(Function):
             return _expand(grad, shape, axis, keepdims) * np.sign(a)
         if ctx.ord == 2:
             with np.errstate(invalid="ignore", divide="ignore"):
-                scale = np.where(out == 0, 0, grad / out).astype(a.dtype, copy=False)
+                scale = _cast(np.where(out == 0, 0, grad / out), a.dtype)
             return a * _expand(scale, shape, axis, keepdims)
         absa = np.abs(a)
         hit = absa == _expand(out, shape, axis, keepdims)
@@ -1126,7 +1162,8 @@ class CumSum(Function):
     def backward(ctx, grad):
         if np.ndim(grad):
             axis = ctx.axis
-            grad = np.flip(np.cumsum(np.flip(grad, axis), axis=axis), axis)
+            back = _axis_index(np.ndim(grad), axis, slice(None, None, -1))  # reversed
+            grad = np.cumsum(grad[back], axis=axis)[back]
         return np.reshape(grad, ctx.shape)
 
 
@@ -1248,9 +1285,7 @@ class TakeAlongAxis(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        out = np.zeros(ctx.shape, dtype=grad.dtype)
-        np.add.at(out, ctx.index, grad)
-        return out
+        return _scatter(grad, ctx.shape, ctx.index)
 
 
 class IndexAdd(Function):
@@ -1337,8 +1372,7 @@ class ScatterAdd(Function):
     def backward(ctx, grad):
         gs = None
         if ctx.needs_input_grad[1]:
-            gs = np.zeros(ctx.source_shape, dtype=grad.dtype)
-            gs[ctx.crop] = grad[ctx.where]
+            gs = _scatter(grad[ctx.where], ctx.source_shape, ctx.crop, accumulate=False)
         return grad, gs
 
 
@@ -1361,9 +1395,9 @@ class Sort(Function):
     def backward(ctx, grad):
         if not ctx.shape:
             return grad
-        out = np.zeros(ctx.shape, dtype=grad.dtype)
-        np.put_along_axis(out, ctx.indices, grad, ctx.axis)  # no repeats along an axis
-        return out
+        axis = ctx.axis % len(ctx.shape)  # no repeats along an axis: each place once
+        return _scatter(grad, ctx.shape, _along(ctx.indices, axis, np.shape(ctx.indices)),
+                        accumulate=False)
 
 
 class TopK(Sort):
@@ -1475,9 +1509,9 @@ class Einsum(Function):
             if spread:  # a length-1 axis of x that broadcast: its gradient summed
                 g = g.sum(axis=spread, keepdims=True)
             if len(letters) < len(term):  # a repeated letter: onto the diagonal
-                full = np.zeros(np.shape(x), dtype=g.dtype)
-                np.einsum(term + "->" + letters, full)[...] = g  # a writeable view
-                g = full
+                diagonal = tuple(np.arange(own[c]).reshape(
+                    [own[c] if k == c else 1 for k in letters]) for c in term)
+                g = _scatter(g, np.shape(x), diagonal, accumulate=False)
             grads.append(g)
         return tuple(grads)
 
@@ -1910,3 +1944,52 @@ def _onnx_basic_index(g, x, idx, shape):
     if not (starts or squeeze or unsqueeze):
         x = g.node("Identity", [x])
     return x
+
+# ----------------------------------------------------------------------- derivatives of
+# derivatives: ops that backward formulas call, so that they run on Tensors too
+
+__all__ += ["BroadcastTo"]
+
+
+class BroadcastTo(Function):
+    """``np.broadcast_to`` (PyTorch's ``expand``): the values repeated along new or
+    length-1 axes. A reduction's backward spreads its gradient this way."""
+
+    rule = "d broadcast_to(a)/da: the gradient summed over the repeated axes"
+    symbol = "broadcast"
+
+    @staticmethod
+    def forward(ctx, a, shape=()):
+        ctx.shape = np.shape(a)
+        try:
+            return np.broadcast_to(a, shape)
+        except ValueError:
+            raise ShapeError(f"broadcast_to: shape {np.shape(a)} cannot be broadcast to "
+                             f"{tuple(shape)}: aligned from the right, each dimension must "
+                             "equal the target's or be 1") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad  # in the output's shape: the engine sums it down to the input's
+
+
+__all__ += ["Scatter"]
+
+
+class Scatter(Function):
+    """Zeros of ``shape`` with ``a`` added at ``index`` (an index as ``a[index]`` takes;
+    repeated places add up, or with ``accumulate=False`` are written once): the adjoint
+    of indexing. The backward of ``getitem``, ``gather``, ``sort`` and the like computes
+    it; as an op, its own backward (indexing) gives those ops their double backward."""
+
+    rule = "d scatter(a)/da: the gradient read back at index"
+    symbol = "scatter"
+
+    @staticmethod
+    def forward(ctx, a, shape=(), index=(), accumulate=True):
+        ctx.index = index
+        return _scatter_values(a, shape, index, accumulate)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[ctx.index]  # in the shape a broadcast to: the engine sums it down

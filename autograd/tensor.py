@@ -189,13 +189,21 @@ class Tensor:
         return f"Tensor({body}{extra})"
 
     # ------------------------------------------------------------------ autograd
-    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+    def backward(self, gradient=None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
         ``gradient`` is dL/d(self); it may be left out when ``self`` holds one value.
         The graph's saved arrays are freed afterwards unless ``retain_graph=True``.
+        ``create_graph=True`` records the backward pass too: ``.grad`` is then a Tensor
+        with a graph, which can be differentiated again (``retain_graph`` defaults to
+        True then, as in PyTorch); otherwise ``.grad`` is an ndarray.
         """
-        engine.run_backward(self, gradient, retain_graph)
+        if create_graph:
+            engine.graph_backward(self, gradient,
+                                  retain_graph=True if retain_graph is None else retain_graph)
+        else:
+            engine.run_backward(self, gradient, bool(retain_graph))
 
     def detach(self) -> Tensor:
         """The same values, cut from the graph (shares memory)."""

@@ -19,9 +19,9 @@ WORKLOADS = {
     "w3": "w3_overhead",
     "w4": "w4_deep",
     "w5": "w5_gradcheck",
-    # conv net and batch norm
-    "w6": "w6_lenet",
-    "w8": "w8_batchnorm",
+    "w6": "w6_lenet",  # a conv net
+    "w7": "w7_higher_order",  # derivatives of derivatives
+    "w8": "w8_batchnorm",  # batch norm
 }
 
 

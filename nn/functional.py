@@ -274,12 +274,11 @@ class BinaryCrossEntropyFunction(ag.Function):
             log_p = np.log(p, out=np.empty_like(p))
             log_q = np.subtract(1.0, p, out=np.empty_like(p))
             np.log(log_q, out=log_q)
-            logit = log_p - log_q if ctx.needs_input_grad[1] else None  # dL/dy, unclamped
-        np.maximum(log_p, -100.0, out=log_p)
+            np.maximum(log_p, -100.0, out=log_p)
         np.maximum(log_q, -100.0, out=log_q)
         diff = log_p
         diff -= log_q  # log p - log(1-p); loss = -(log(1-p) + y·diff)
-        ctx.save_for_backward(p, y, logit)
+        ctx.save_for_backward(p, y)
         ctx.reduction = reduction
         if reduction == "none":
             loss = diff * y
@@ -291,19 +290,15 @@ class BinaryCrossEntropyFunction(ag.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        p, y, logit = ctx.saved
+        p, y = ctx.saved
         if ctx.reduction == "mean":
             grad = grad / p.size
         gp = gy = None
         if ctx.needs_input_grad[0]:
-            denom = np.subtract(1.0, p, out=np.empty_like(p))
-            denom *= p
-            np.maximum(denom, 1e-12, out=denom)
-            gp = p - y
-            gp /= denom
-            gp *= grad
-        if ctx.needs_input_grad[1]:
-            gy = -logit * grad
+            gp = (p - y) / np.maximum((1.0 - p) * p, 1e-12) * grad
+        if ctx.needs_input_grad[1]:  # log(1-p) - log p, unclamped
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gy = (np.log(1.0 - p) - np.log(p)) * grad
         return gp, gy
 
 
@@ -384,11 +379,14 @@ class NLLLossFunction(ag.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        out = np.zeros(ctx.shape, dtype=grad.dtype)
         if ctx.reduction == "mean":
             grad = grad / ctx.n
-        out[ctx.idx] = -grad  # each row's target appears once: plain assignment
-        return out, None
+        target = np.zeros(ctx.shape, dtype=bool)  # each row's target class, once
+        target[ctx.idx] = True
+        g = -grad
+        if ctx.reduction == "none" and len(ctx.shape) == 2:
+            g = g[:, None]  # one value per row
+        return np.where(target, g, 0), None
 
 
 def _class_indices(t, shape, op: str) -> np.ndarray:

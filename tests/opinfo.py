@@ -1227,6 +1227,39 @@ OPS = (
     )),
 )
 
+# ------------------------------------------------------ derivatives of derivatives: the ops
+# that backward formulas call on Tensors (a reduction's broadcast, indexing's scatter)
+
+
+def _broadcast_target(pick, shape):
+    """A shape ``shape`` broadcasts to: new leading axes, length-1 axes repeated."""
+    lead = tuple(pick.choice((1, 2, 3)) for _ in range(pick.integer(0, 2)))
+    return Sample(params={"target": lead + tuple(pick.choice((1, 2, 3)) if n == 1 else n
+                                                 for n in shape)})
+
+
+def _scatter_target(pick, shape):
+    """Rows of ``a`` scattered into a longer first axis at indices with repeats."""
+    rows = pick.integer(1, 4)
+    index = pick.generator().integers(0, rows, shape[0])
+    return Sample(params={"target": (rows,) + tuple(shape[1:]), "index": index})
+
+
+BROADCAST_TO = Family("broadcast targets", _broadcast_target)
+SCATTER = Family("rows scattered with repeats", _scatter_target, min_dims=1)
+
+OPS = OPS + (
+    OpInfo("broadcast_to", ops.BroadcastTo, BROADCAST_TO, (
+        Form("ag.broadcast_to({a}, {target})", "{a}.expand({target})"),
+        Form("np.broadcast_to({a}, {target})", "torch.broadcast_to({a}, {target})"),
+    )),
+    OpInfo("scatter", ops.Scatter, SCATTER, (
+        Form("ag.ops.Scatter.apply({a}, shape={target}, index=({index},))",
+             "{a}.new_zeros({target}).index_put((torch.as_tensor({index}),), {a}, "
+             "accumulate=True)"),
+    )),
+)
+
 ROWS = {row.name: row for row in OPS}
 
 

@@ -66,5 +66,6 @@ def test_notebook_is_stored_without_outputs(path):
 
 def test_the_tour_is_complete():
     assert [p.stem for p in PATHS] == ["01_chain_rule", "02_case_study", "03_gradient_flow",
-                                       "04_write_your_own_op", "05_real_data", "07_convolutions",
+                                       "04_write_your_own_op", "05_real_data",
+                                       "06_derivatives_of_derivatives", "07_convolutions",
                                        "08_backprop_by_hand"]

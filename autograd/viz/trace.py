@@ -403,7 +403,7 @@ def trace_backward(root, gradient=None, retain_graph: bool = False, *,
     for tid, node in m.nodes.items():
         if (isinstance(node, TensorNode) and node.tensor._ctx is None
                 and node.tensor.requires_grad and node.tensor.grad is not None):
-            tr._leaf_grads[tid] = np.array(node.tensor.grad, copy=True)
+            tr._leaf_grads[tid] = _grad_values(node.tensor)
             if tid in earlier:  # show this pass's gradient; .grad holds the sum
                 tr.earlier_grads[node.label] = earlier[tid]
                 tr.accumulated_grads[node.label] = tr._leaf_grads[tid]
@@ -421,13 +421,19 @@ def trace_backward(root, gradient=None, retain_graph: bool = False, *,
 # ------------------------------------------------------ leaves that already hold gradients
 
 
+def _grad_values(t) -> np.ndarray:
+    """A copy of ``t.grad``'s values (a Tensor after ``backward(create_graph=True)``)."""
+    g = t.grad
+    return np.array(getattr(g, "_data", g), copy=True)
+
+
 def _earlier_grads(m: GraphModel) -> dict:
     """{tensor id: copy of .grad} of the leaves that hold a gradient before the pass;
     warns once about them (the pass adds to .grad, so .grad will not be this pass's)."""
-    held = {tid: np.array(node.tensor.grad, copy=True) for tid, node in m.nodes.items()
+    held = {tid: _grad_values(node.tensor) for tid, node in m.nodes.items()
             if isinstance(node, TensorNode) and node.tensor._ctx is None
-            and node.tensor.requires_grad and node.tensor.grad is not None
-            and np.any(np.asarray(node.tensor.grad) != 0)}  # zeros: nothing to add to
+            and node.tensor.requires_grad and node.tensor.grad is not None}
+    held = {tid: g for tid, g in held.items() if np.any(g != 0)}  # zeros: nothing to add to
     if held:
         names = ", ".join(m.nodes[tid].label for tid in list(held)[:5])
         more = f" and {len(held) - 5} more" if len(held) > 5 else ""

@@ -74,6 +74,8 @@ def known_grads(model: GraphModel, grads=None) -> Overlay:
         g = mapping.get(t)
         if g is None:
             g = t.grad
+            if isinstance(g, Tensor):  # after backward(create_graph=True): its values
+                g = g._data
         if g is not None and t.requires_grad:
             tg[tid] = g
     for tid, g in tg.items():

@@ -1,0 +1,115 @@
+"""Double backward of every op of the table (``tests/opinfo.py``): second derivatives
+against PyTorch float64 and against finite differences of the first.
+
+For each form of each row, on the inputs the row's family and domains draw (the same
+shapes and broadcasting pairs as the first-order tests):
+
+- **PyTorch float64**: the first derivative ``g = vᵀ ∂out/∂x`` for a random upstream
+  gradient ``v`` (itself a leaf), computed with ``create_graph=True``, then the
+  derivative of ``Σ g · w`` for random ``w``: a Hessian-vector product of ``vᵀ out``
+  with respect to each input, and the derivative with respect to ``v``; all to 1e-10;
+- **gradgradcheck**: the same second derivatives against central differences of the
+  first.
+
+An op that has no double backward yet must say so, naming itself, under
+``create_graph=True``; ``NOT_YET`` lists those ops, and a test fails when one of them
+starts to work (so that the list only shrinks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opinfo import ROWS, HypothesisPicker, RandomPicker, forms, make_case, torch_params
+from values import seeds
+
+import autograd as ag
+
+torch = pytest.importorskip("torch")
+
+SETTINGS = settings(max_examples=10, deadline=None)
+TOL = dict(rtol=1e-10, atol=1e-10)
+
+# Ops whose backward does not yet run on Tensors: under create_graph=True they raise,
+# naming the op (never a silent wrong answer).
+NOT_YET = {"conv1d", "conv2d", "max_pool2d", "avg_pool2d"}
+
+FORMS = [pytest.param(name, i, id=label) for name, i, label in forms()
+         if name not in NOT_YET]
+REFUSED = [pytest.param(name, id=name) for name in sorted(NOT_YET)]
+
+
+def double_backward(case, seed):
+    """Our second derivatives and PyTorch's, for one case."""
+    rng = np.random.default_rng(seed)
+    form = case.form
+    ours = [ag.Tensor(a, requires_grad=rg) for a, rg in zip(case.arrays, case.requires_grad)]
+    theirs = [torch.tensor(a, requires_grad=rg)
+              for a, rg in zip(case.arrays, case.requires_grad)]
+    out = form.call("ours", **case.bind(ours))
+    ref = form.call("theirs", **torch_params(case.bind(theirs)))
+    v_np = rng.standard_normal(out.shape)
+    v = ag.Tensor(v_np, requires_grad=True)
+    tv = torch.tensor(v_np, requires_grad=True)
+    live = [i for i, rg in enumerate(case.requires_grad) if rg]
+    g = ag.engine.graph_backward(out, v, inputs=[ours[i] for i in live])
+    tg = torch.autograd.grad(ref, [theirs[i] for i in live], tv, create_graph=True,
+                             allow_unused=True)
+    ws = [rng.standard_normal(case.arrays[i].shape) for i in live]
+    total = sum(((gi * w).sum() for gi, w in zip(g, ws) if gi is not None),
+                start=ag.Tensor(0.0))
+    ttotal = sum(((gi * torch.from_numpy(w)).sum() for gi, w in zip(tg, ws)
+                  if gi is not None), start=torch.tensor(0.0, dtype=torch.float64))
+    wrt = [ours[i] for i in live] + [v]
+    twrt = [theirs[i] for i in live] + [tv]
+    second = (ag.engine.graph_backward(total, inputs=wrt, create_graph=False)
+              if total.requires_grad else [None] * len(wrt))
+    tsecond = (torch.autograd.grad(ttotal, twrt, allow_unused=True)
+               if ttotal.requires_grad else [None] * len(twrt))
+    return g, tg, second, tsecond, wrt
+
+
+def check_against_torch(case, seed):
+    g, tg, second, tsecond, wrt = double_backward(case, seed)
+    for i, (a, b) in enumerate(zip(g, tg)):
+        a = np.zeros(wrt[i].shape) if a is None else a.numpy()
+        b = np.zeros(wrt[i].shape) if b is None else b.detach().numpy(force=True)
+        np.testing.assert_allclose(a, b, **TOL, err_msg=f"first derivative {i}")
+    for i, (a, b) in enumerate(zip(second, tsecond)):
+        a = np.zeros(wrt[i].shape) if a is None else a.numpy()
+        b = np.zeros(wrt[i].shape) if b is None else b.numpy(force=True)
+        what = "the upstream gradient" if i == len(wrt) - 1 else f"input {i}"
+        np.testing.assert_allclose(a, b, **TOL, err_msg=f"second derivative wrt {what}")
+
+
+@pytest.mark.parametrize("name,index", FORMS)
+@SETTINGS
+@given(data=st.data(), seed=seeds)
+def test_double_backward_against_torch(name, index, data, seed):
+    check_against_torch(make_case(HypothesisPicker(data), ROWS[name], index), seed)
+
+
+@pytest.mark.parametrize("name,index", FORMS)
+def test_gradgradcheck(name, index):
+    for k in range(2):
+        case = make_case(RandomPicker(np.random.default_rng(100 + k)), ROWS[name], index)
+        inputs = [ag.Tensor(a, requires_grad=rg)
+                  for a, rg in zip(case.arrays, case.requires_grad)]
+
+        def fn(*tensors, case=case):
+            return case.form.call("ours", **case.bind(tensors))
+
+        tol = case.row.tol.get("gradcheck", {})
+        assert ag.gradgradcheck(fn, inputs, seed=k, **tol)
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_not_yet_double_differentiable_ops_say_so(name):
+    row = ROWS[name]
+    case = make_case(RandomPicker(np.random.default_rng(0)), row, 0)
+    ours = [ag.Tensor(a, requires_grad=True) for a in case.arrays]
+    out = case.form.call("ours", **case.bind(ours))
+    with pytest.raises(RuntimeError, match=row.op.__name__):
+        out.backward(np.ones(out.shape), create_graph=True)
