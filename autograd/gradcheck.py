@@ -481,6 +481,8 @@ def compare_grads(grads, *, rtol: float = 1e-5, atol: float = 1e-8,
     result = GradComparison(rows, rtol, atol)
     if check and not result.passed:
         raise GradMismatchError(result)
+    return result
+
 
 def gradgradcheck(fn, inputs, *, grad_output=None, eps: float = 1e-6, atol: float = 1e-5,
                   rtol: float = 1e-3, raise_exception: bool = True, fast_mode: bool = False,
