@@ -810,41 +810,46 @@ class BatchNormFunction(ag.Function):
 
     @staticmethod
     def forward(ctx, x, weight=None, bias=None, eps=1e-5, stats=None):
-        axes = (0,) + tuple(range(2, x.ndim))
-        view = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-        mean = x.mean(axis=axes, keepdims=True)
-        xhat = x - mean
-        var = np.square(xhat).mean(axis=axes, keepdims=True)
-        inv_std = 1 / np.sqrt(var + eps)
-        xhat *= inv_std  # x̂, computed in place
+        ctx.axes = (0,) + tuple(range(2, x.ndim))
+        ctx.view = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        ctx.eps = float(eps)  # a Python float: weak, float32 stays float32
+        xhat, mean, var = BatchNormFunction.normalise(ctx, x)
         if stats is not None:
             stats[:] = [mean.reshape(-1), var.reshape(-1)]
-        out = xhat * weight.reshape(view) if weight is not None else xhat.copy()
+        out = xhat * weight.reshape(ctx.view) if weight is not None else xhat
         if bias is not None:
-            b = bias.reshape(view)
+            b = bias.reshape(ctx.view)
             if np.result_type(out, b) == out.dtype:
                 out += b
             else:
                 out = out + b
-        ctx.saved = (xhat, inv_std, weight)
-        ctx.axes, ctx.view = axes, view
+        ctx.saved = (x, weight)  # inputs only: backward rebuilds x̂ (on Tensors too)
         return out
 
     @staticmethod
+    def normalise(ctx, x):
+        """(x̂, μ, σ²) of ``x`` per channel. The same operations in forward and backward
+        (on arrays, or on Tensors under ``create_graph``), so both see the same x̂."""
+        mean = x.mean(axis=ctx.axes, keepdims=True)
+        xc = x - mean
+        var = (xc * xc).mean(axis=ctx.axes, keepdims=True)
+        return xc * (1 / np.sqrt(var + ctx.eps)), mean, var
+
+    @staticmethod
     def backward(ctx, grad):
-        xhat, inv_std, weight = ctx.saved
+        x, weight = ctx.saved
         need_x, need_w, need_b = ctx.needs_input_grad
         axes, view = ctx.axes, ctx.view
+        xhat, _, var = BatchNormFunction.normalise(ctx, x)
         sum_g = grad.sum(axis=axes, keepdims=True)
-        sum_gx = np.einsum(grad, [*range(grad.ndim)], xhat, [*range(xhat.ndim)], [1])
-        sum_gx = sum_gx.reshape(view)
+        sum_gx = (grad * xhat).sum(axis=axes, keepdims=True)
         gx = None
         if need_x:
             m = grad.size // grad.shape[1]
-            scale = inv_std if weight is None else inv_std * weight.reshape(view)
-            gx = grad - sum_g / m
-            gx -= xhat * (sum_gx / m)
-            gx *= scale
+            scale = 1 / np.sqrt(var + ctx.eps)
+            if weight is not None:
+                scale = scale * weight.reshape(view)
+            gx = (grad - sum_g / m - xhat * (sum_gx / m)) * scale
         gw = sum_gx.reshape(-1) if need_w else None
         gb = sum_g.reshape(-1) if need_b else None
         return gx, gw, gb
