@@ -16,11 +16,12 @@ import os
 import graphviz
 
 from .backend import DOT_MISSING, GraphvizNotFoundError
-from .collapse import owner
+from .collapse import owner, resolve_rankdir
 from .files import write_file
 from .labels import (
     const_attrs,
     edge_attrs,
+    ghost_attrs,
     legend,
     module_label,
     op_attrs,
@@ -35,6 +36,7 @@ __all__ = ["GraphDrawing", "render"]
 
 _RENDER_FORMATS = {"svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps", "webp"}
 _RASTER_FORMATS = {"png", "jpg", "jpeg", "gif", "webp"}
+_MAX_FAN_OUT = 4  # a leaf with more uses than this is drawn once plus a copy per use
 
 
 class GraphDrawing(graphviz.Digraph):
@@ -84,8 +86,8 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -
     """Draw ``model`` with the gradients and highlights of ``overlay``; the scopes in
     ``plan`` (see ``collapse.plan_collapse``) are drawn as one box each."""
     g = GraphDrawing(name="chainrule", format="svg")
-    g.attr(rankdir=opts.rankdir, bgcolor="white", fontname=FONT, nodesep="0.25",
-           ranksep="0.35", newrank="true", labeljust="l", labelloc="b", pad="0.2")
+    g.attr(rankdir=resolve_rankdir(model, plan, opts.rankdir), bgcolor="white", fontname=FONT,
+           nodesep="0.25", ranksep="0.35", newrank="true", labeljust="l", labelloc="b", pad="0.2")
     g.attr("node", fontname=FONT, fontsize="11", shape="plain")
     g.attr("edge", fontname=FONT, fontsize="8", color=PALETTE["edge"], arrowsize="0.7")
 
@@ -141,8 +143,6 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -
             note_kind("constant")
         by_scope.setdefault(node.scope, []).append((nid, attrs))
 
-    _emit_clusters(g, by_scope)
-
     # edges, merged when both ends fall into modules
     metric = opts.color_by
     values = {}
@@ -163,6 +163,32 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -
             merged[key] = ([i] + (prev[0] if prev else []), a, b)
         else:
             prev[0].append(i)
+    # a leaf used by many ops far apart (a weight shared by every step of a loop) is
+    # drawn once, at its first use; each further use gets a small copy of its name
+    # beside the op. Long edges across the whole picture would be unreadable, and
+    # they make Graphviz's layout time grow with the square of the graph's length.
+    uses: dict = {}
+    for _, a, b in merged.values():
+        node = model.nodes.get(a)
+        if isinstance(node, TensorNode) and a not in model.op_of:
+            uses.setdefault(a, []).append(b)
+    ghosts = {a for a, ops in uses.items() if len(ops) > _MAX_FAN_OUT}
+    first_use = {}
+    for key, (idxs, a, b) in list(merged.items()):
+        if a not in ghosts:
+            continue
+        if a not in first_use:
+            first_use[a] = b
+            continue
+        gid = f"{a}_use{len(first_use)}_{b}"
+        first_use[gid] = b
+        node = model.nodes[a]
+        by_scope.setdefault(model.nodes[b].scope if b in model.nodes else "", []).append(
+            (gid, ghost_attrs(node, gid)))
+        merged[key] = (idxs, gid, b)
+
+    _emit_clusters(g, by_scope)
+
     edges_seen = set()  # how the drawn edges look, for the legend
     for idxs, a, b in merged.values():
         i = idxs[0]
@@ -187,6 +213,7 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -
         edges_seen.add(kind)
         if len(idxs) > 1:
             attrs.setdefault("tooltip", f"{len(idxs)} edges")
+        attrs["id"] = f"e_{a}_{b}"
         g.edge(a, b, **attrs)
 
     if opts.legend or opts.title or overlay.caption:

@@ -318,7 +318,7 @@ class BackwardTrace:
 
 
 def trace_backward(root, gradient=None, retain_graph: bool = False, *,
-                   show_data: bool = True, rankdir: str = "LR", max_nodes: int | None = 200,
+                   show_data: bool = True, rankdir: str = "auto", max_nodes: int | None = 200,
                    collapse_modules=True, expand=(), max_elements: int = 4) -> BackwardTrace:
     """Run ``root.backward(gradient, retain_graph)`` and record every step of it.
 
