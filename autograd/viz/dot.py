@@ -32,7 +32,17 @@ from .model import Edge, GraphModel, OpNode, TensorNode
 from .style import FONT, PALETTE, Scale, edge_kind, magnitude
 from .view import DrawOptions, Overlay
 
-__all__ = ["GraphDrawing", "render"]
+__all__ = ["GraphDrawing", "render", "pipe_text"]
+
+
+def pipe_text(engine: str, source: str, fmt: str, no_op=None) -> str:
+    """Run Graphviz's ``engine`` on DOT ``source`` and return its text output (``no_op=2``:
+    ``neato -n2``, keep the positions given)."""
+    try:
+        out = graphviz.pipe(engine, fmt, source.encode("utf-8"), neato_no_op=no_op)
+    except graphviz.ExecutableNotFound:
+        raise GraphvizNotFoundError(DOT_MISSING) from None
+    return out.decode("utf-8")
 
 _RENDER_FORMATS = {"svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps", "webp"}
 _RASTER_FORMATS = {"png", "jpg", "jpeg", "gif", "webp"}
@@ -82,9 +92,18 @@ class GraphDrawing(graphviz.Digraph):
         return super().save(filename, directory=directory, **kwargs)
 
 
-def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -> GraphDrawing:
+def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict, *,
+           statements_only: bool = False, cache: dict | None = None) -> GraphDrawing:
     """Draw ``model`` with the gradients and highlights of ``overlay``; the scopes in
-    ``plan`` (see ``collapse.plan_collapse``) are drawn as one box each."""
+    ``plan`` (see ``collapse.plan_collapse``) are drawn as one box each.
+
+    ``statements_only``: only record what would be drawn (``.statements``,
+    ``.edge_statements``), not the DOT text: how ``frames.compose`` gets the looks of
+    every frame of a trace after laying out one. ``cache``: a dict kept between calls
+    with the same model and options, where a tensor's box is looked up by the gradient
+    array it shows (arrays that live as long as the cache: a trace's)."""
+    if cache is None:
+        cache = {}
     g = GraphDrawing(name="chainrule", format="svg")
     g.attr(rankdir=resolve_rankdir(model, plan, opts.rankdir), bgcolor="white", fontname=FONT,
            nodesep="0.25", ranksep="0.35", newrank="true", labeljust="l", labelloc="b", pad="0.2")
@@ -128,10 +147,16 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -
             continue
         current = nid in overlay.current
         if isinstance(node, TensorNode):
-            label = tensor_label(node, overlay.tensor_grads.get(nid), overlay.status.get(nid),
-                                 overlay.pad.get(nid), opts, current)
-            attrs = {"label": label, "id": nid, "tooltip": tensor_tooltip(node),
-                     "class": f"tensor {node.kind}" + (" current" if current else "")}
+            grad = overlay.tensor_grads.get(nid)
+            key = (nid, id(grad), overlay.status.get(nid), current)
+            attrs = cache.get(key)
+            if attrs is None:
+                label = tensor_label(node, grad, overlay.status.get(nid),
+                                     overlay.pad.get(nid), opts, current)
+                attrs = {"label": label, "id": nid, "tooltip": tensor_tooltip(node),
+                         "class": f"tensor {node.kind}" + (" current" if current else "")}
+                cache[key] = attrs
+            attrs = dict(attrs)
             note_kind(node.kind)
         elif isinstance(node, OpNode):
             attrs = op_attrs(node, current)
@@ -187,7 +212,11 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -
             (gid, ghost_attrs(node, gid)))
         merged[key] = (idxs, gid, b)
 
-    _emit_clusters(g, by_scope)
+    if not statements_only:
+        _emit_clusters(g, by_scope)
+    # what was drawn, for composing many frames of one layout (``frames.compose``)
+    g.statements = [(nid, attrs) for items in by_scope.values() for nid, attrs in items]
+    g.edge_statements = []
 
     edges_seen = set()  # how the drawn edges look, for the legend
     for idxs, a, b in merged.values():
@@ -214,7 +243,9 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -
         if len(idxs) > 1:
             attrs.setdefault("tooltip", f"{len(idxs)} edges")
         attrs["id"] = f"e_{a}_{b}"
-        g.edge(a, b, **attrs)
+        if not statements_only:
+            g.edge(a, b, **attrs)
+        g.edge_statements.append((a, b, attrs))
 
     if opts.legend or opts.title or overlay.caption:
         if opts.legend:
