@@ -27,7 +27,6 @@ import pytest
 from support import dot_missing, require
 
 import autograd as ag
-import nn
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -223,6 +222,12 @@ def _jupyterlab(root: Path):
            f"--port={port}", "--ServerApp.token=", "--ServerApp.password=",
            "--ServerApp.ip=127.0.0.1", "--LabApp.expose_app_in_browser=True",
            f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"]
+    # no "news" pop-up over the notebook
+    settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(root / ".settings")
+    env["JUPYTERLAB_WORKSPACES_DIR"] = str(root / ".workspaces")
     log = open(root / "lab.log", "wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
     url = f"http://127.0.0.1:{port}"
@@ -248,6 +253,39 @@ def _jupyterlab(root: Path):
         log.close()
 
 
+def _dismiss_dialogs(page, seen: list) -> None:
+    """Note and close any JupyterLab dialog (it would cover the widget)."""
+    for _ in range(3):
+        texts = page.evaluate(
+            "() => [...document.querySelectorAll('.jp-Dialog')].map(d => d.innerText)")
+        if not texts:
+            return
+        seen.extend(texts)
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(300)
+
+
+def _run_all(page, expect: int) -> None:
+    """Run every cell and wait for ``expect`` live viewers. The command is not awaited
+    (its promise can wait on a kernel still connecting): it is sent again if no cell
+    started running after a while."""
+    run = "() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
+    live = f"document.querySelectorAll('.crv[data-live]').length >= {expect}"
+    deadline = time.monotonic() + 240
+    while True:
+        page.evaluate(run)
+        try:
+            page.wait_for_function(
+                "() => document.querySelector('.jp-InputArea-prompt')"
+                " && [...document.querySelectorAll('.jp-InputArea-prompt')]"
+                ".some(e => /\\[[*0-9]/.test(e.textContent))", timeout=15_000)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+    page.wait_for_function(live, timeout=max(1, int(deadline - time.monotonic())) * 1000)
+
+
 def test_widget_in_jupyterlab_keeps_the_current_step_legible(browser, tmp_path):
     require(_lab_missing(), "the JupyterLab test")
     import nbformat
@@ -267,6 +305,7 @@ def test_widget_in_jupyterlab_keeps_the_current_step_legible(browser, tmp_path):
     n_loop = len(ag.trace_backward(loop_loss(), max_nodes=None)) - 1
     with _jupyterlab(tmp_path) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(30_000)
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         try:
@@ -278,18 +317,19 @@ def test_widget_in_jupyterlab_keeps_the_current_step_legible(browser, tmp_path):
             # wait for the kernel, then run every cell
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                                    timeout=90_000)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function("document.querySelectorAll('.crv[data-live]').length == 2",
-                                   timeout=180_000)
+            _run_all(page, expect=2)
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                                    timeout=60_000)
             ids = page.eval_on_selector_all(".crv[data-live]", "els => els.map(e => e.id)")
+            dialogs = []
             for uid, name, n in zip(ids, ("mlp", "loop"), (n_mlp, n_loop)):
                 sel = f"#{uid}"
+                _dismiss_dialogs(page, dialogs)
                 page.locator(sel).scroll_into_view_if_needed()
                 page.evaluate(f"document.querySelector({sel!r}).scrollIntoView()")
                 _drive(page, sel, n, f"widget_{name}", [])
             assert not [e for e in errors if "chainrule" in e or "crv" in e], errors
+            assert not dialogs, dialogs
         finally:
             page.close()
 

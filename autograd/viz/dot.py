@@ -105,7 +105,9 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict, *
     if cache is None:
         cache = {}
     g = GraphDrawing(name="chainrule", format="svg")
-    g.attr(rankdir=resolve_rankdir(model, plan, opts.rankdir), bgcolor="white", fontname=FONT,
+    if ("rankdir", opts.rankdir) not in cache:
+        cache[("rankdir", opts.rankdir)] = resolve_rankdir(model, plan, opts.rankdir)
+    g.attr(rankdir=cache[("rankdir", opts.rankdir)], bgcolor="white", fontname=FONT,
            nodesep="0.25", ranksep="0.35", newrank="true", labeljust="l", labelloc="b", pad="0.2")
     g.attr("node", fontname=FONT, fontsize="11", shape="plain")
     g.attr("edge", fontname=FONT, fontsize="8", color=PALETTE["edge"], arrowsize="0.7")
@@ -149,13 +151,14 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict, *
         if isinstance(node, TensorNode):
             grad = overlay.tensor_grads.get(nid)
             key = (nid, id(grad), overlay.status.get(nid), current)
-            attrs = cache.get(key)
+            hit = cache.get(key)  # (the gradient, kept alive so its id stays its own; attrs)
+            attrs = None if hit is None else hit[1]
             if attrs is None:
                 label = tensor_label(node, grad, overlay.status.get(nid),
                                      overlay.pad.get(nid), opts, current)
                 attrs = {"label": label, "id": nid, "tooltip": tensor_tooltip(node),
                          "class": f"tensor {node.kind}" + (" current" if current else "")}
-                cache[key] = attrs
+                cache[key] = (grad, attrs)
             attrs = dict(attrs)
             note_kind(node.kind)
         elif isinstance(node, OpNode):
@@ -229,9 +232,13 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict, *
                 attrs["style"] = "dashed"
         else:
             carries = any(model.edges[k].carries_grad for k in idxs)
-            proto = Edge(e.src, e.dst, e.tensor, e.op, e.pos, carries)
-            kind = edge_kind(carries, values.get(i), metric)
-            attrs = edge_attrs(proto, values.get(i), scale, metric)
+            v = values.get(i)
+            key = ("edge", i, id(v), carries, metric)
+            if key not in cache:
+                proto = Edge(e.src, e.dst, e.tensor, e.op, e.pos, carries)
+                cache[key] = (v, edge_kind(carries, v, metric),
+                              edge_attrs(proto, v, scale, metric))
+            kind, attrs = cache[key][1], dict(cache[key][2])
         hot = [overlay.hot[k] for k in idxs if k in overlay.hot]
         if hot:
             attrs.update(color=PALETTE["hot"], penwidth="3.4", arrowsize="0.9", style="solid")

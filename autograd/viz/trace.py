@@ -20,7 +20,6 @@ Recording needs neither Graphviz nor ipywidgets; drawing and the widget import t
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np

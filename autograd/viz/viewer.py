@@ -7,8 +7,9 @@ the script builds the frame of the current step, and the user can
 
 - step: Previous / Next, the slider, the arrow keys, Home / End;
 - zoom and pan: buttons (− + 100 % Fit Follow), keys (``+`` ``-`` ``0`` ``f`` ``c``),
-  the wheel (pans; with ctrl, or a touchpad pinch, zooms), dragging the picture, clicking the overview (bottom right), which
-  shows the whole graph with the part in view framed and the current node marked.
+  the wheel (pans; with ctrl, or a touchpad pinch, zooms), dragging the picture,
+  clicking the overview (bottom right), which shows the whole graph with the part in
+  view framed and the current node marked.
 
 The view starts at 100 % (Graphviz's own size: 1 pt = 4/3 px, label text about 12 to
 15 px high) centred on where backward starts, or shows the whole graph when it fits at
@@ -38,6 +39,7 @@ def viewer_html(frames, panels: list, uid: str, *, page_keys: bool = False,
     the viewer has the focus (a notebook, where other cells need the keys)."""
     from .page import PANEL_CSS
 
+    panel_css = PANEL_CSS.replace(".panel", ".crv .panel")  # above a notebook's own styles
     n = len(frames.frames) - 1
     # frame 0's pieces in full, then per frame the (position, piece) pairs that change
     changes = [[x for k, (a, b) in enumerate(zip(f0, f1)) if a != b for x in (k, b)]
@@ -46,7 +48,7 @@ def viewer_html(frames, panels: list, uid: str, *, page_keys: bool = False,
             "first": frames.frames[0], "changes": changes, "panels": panels}
     first = frames.svg(0)
     return f"""<div class="crv" id="{escape(uid)}" tabindex="0" style="--crv-h:{height}">
-<style>{VIEWER_CSS}{PANEL_CSS}</style>
+<style>{VIEWER_CSS}{panel_css}</style>
 <div class="crv-controls">
 <button type="button" class="crv-prev" title="previous step (←)">Previous</button>
 <button type="button" class="crv-next" title="next step (→)">Next</button>
@@ -92,11 +94,12 @@ VIEWER_CSS = """
  touch-action:none}
 .crv-stage.drag{cursor:grabbing}
 .crv-canvas{position:absolute;left:0;top:0;transform-origin:0 0}
-.crv-canvas svg{display:block}
+.crv .crv-canvas svg{display:block;max-width:none;max-height:none}
 .crv-mini{position:absolute;right:10px;bottom:10px;width:190px;height:140px;
  background:rgba(255,255,255,.94);border:1px solid #B8C2CC;border-radius:8px;
  overflow:hidden;cursor:pointer;box-shadow:0 1px 4px rgba(0,0,0,.12)}
-.crv-mini-svg,.crv-mini-svg svg{width:100%;height:100%;display:block}
+.crv .crv-mini-svg,.crv .crv-mini-svg svg{width:100%;height:100%;display:block;
+ max-width:none}
 .crv-mini-view{position:absolute;border:2px solid #2F6FD0;background:rgba(47,111,208,.08);
  pointer-events:none;border-radius:2px}
 .crv-mini-dot{position:absolute;width:10px;height:10px;margin:-5px 0 0 -5px;
@@ -131,6 +134,7 @@ function chainruleViewer(root, pageKeys) {
     return data.head + data.frames[i].map((k) => data.parts[k]).join("") + data.tail;
   }
   function apply() {
+    sizeMini();
     canvas.style.transform = `translate(${tx}px, ${ty}px) scale(${z})`;
     follow.classList.toggle("on", following);
     const ms = Math.min(mini.clientWidth / W, mini.clientHeight / H);
@@ -165,6 +169,11 @@ function chainruleViewer(root, pageKeys) {
     if (always || cx < mx || cx > sw - mx || cy < my || cy > sh - my ||
         c.w * z > sw || c.h * z > sh) {
       tx = sw / 2 - (c.x + c.w / 2) * z; ty = sh / 2 - (c.y + c.h / 2) * z;
+      // no empty half screen beyond the graph's edge
+      if (W * z > sw - 40) tx = Math.min(20, Math.max(sw - 20 - W * z, tx));
+      else tx = (sw - W * z) / 2;
+      if (H * z > sh - 40) ty = Math.min(20, Math.max(sh - 20 - H * z, ty));
+      else ty = (sh - H * z) / 2;
     }
   }
   function zoomAt(f, px, py) {
@@ -185,22 +194,32 @@ function chainruleViewer(root, pageKeys) {
     const vb = svg.viewBox.baseVal;
     W = vb.width * PX; H = vb.height * PX;
     svg.setAttribute("width", W); svg.setAttribute("height", H);
+    // a notebook's own styles would shrink an SVG to its column: keep its size
+    Object.assign(svg.style, {width: W + "px", height: H + "px", maxWidth: "none",
+                              maxHeight: "none"});
     miniSvg.innerHTML = canvas.innerHTML;
     const m = miniSvg.querySelector("svg");
-    m.removeAttribute("width"); m.removeAttribute("height");
+    m.removeAttribute("width"); m.removeAttribute("height"); m.removeAttribute("style");
     for (const e of m.querySelectorAll("[id]")) e.removeAttribute("id");
     for (const e of m.querySelectorAll("title")) e.remove();
     panel.innerHTML = data.panels[step];
     label.textContent = "Step " + step + " of " + last;
     slider.value = step;
     prev.disabled = step === 0; next.disabled = step === last;
-    if (first) {
-      if (fitScale() >= 1) {  // all of it fits at 100 % or more: show it whole
-        z = Math.min(fitScale(), 1.25);
-        tx = (stage.clientWidth - W * z) / 2; ty = (stage.clientHeight - H * z) / 2;
-      } else { z = 1; centre(current(), true); }
-    } else if (following) centre(current(), false);
+    if (first) place();
+    else if (following) centre(current(), false);
     apply();
+  }
+  function place() {  // the first view: all of it if it fits at 100 %, else the step
+    if (fitScale() >= 1) {
+      z = Math.min(fitScale(), 1.25);
+      tx = (stage.clientWidth - W * z) / 2; ty = (stage.clientHeight - H * z) / 2;
+    } else { z = 1; centre(current(), true); }
+  }
+  function sizeMini() {  // the overview takes the graph's shape (a long chain: a strip)
+    const mw = 190, mh = Math.max(100, Math.min(stage.clientHeight - 40, 420));
+    const k = Math.min(mw / W, mh / H);
+    mini.style.width = Math.max(48, W * k) + "px"; mini.style.height = Math.max(48, H * k) + "px";
   }
   function user() { following = false; }
   const go = (d) => show(step + d);
@@ -264,5 +283,18 @@ function chainruleViewer(root, pageKeys) {
   root.addEventListener("pointerdown", () => root.focus({preventScroll: true}));
   root.chainrule = {show, get step() { return step; }, get following() { return following; }};
   show(0, true);
+  // shown before it had a size (a notebook output is laid out after its script ran):
+  // place the view again once it has one, and whenever it changes, unless moved by hand
+  let placed = stage.clientWidth > 0, moved = false;
+  const mark = () => { moved = true; };
+  stage.addEventListener("pointerdown", mark); stage.addEventListener("wheel", mark);
+  if (window.ResizeObserver) {
+    new ResizeObserver(() => {
+      if (!stage.clientWidth) return;
+      if (!placed || !moved && step === 0) { placed = true; place(); }
+      else if (following) centre(current(), false);
+      apply();
+    }).observe(stage);
+  }
 }
 """
