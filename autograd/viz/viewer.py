@@ -104,7 +104,7 @@ VIEWER_CSS = """
  pointer-events:none;border-radius:2px}
 .crv-mini-dot{position:absolute;width:10px;height:10px;margin:-5px 0 0 -5px;
  border-radius:50%;background:#F2A900;border:2px solid #7A5200;pointer-events:none}
-.crv-hint{position:absolute;left:10px;bottom:8px;font-size:11px;color:#8A939C;
+.crv-hint{position:absolute;left:10px;top:6px;font-size:11px;color:#8A939C;
  pointer-events:none}
 .crv-panel{flex:0 0 30%;min-width:260px;max-height:var(--crv-h);overflow:auto;
  background:#fff;border:1px solid #E3E7EB;border-radius:12px;padding:12px 14px}
@@ -163,11 +163,10 @@ function chainruleViewer(root, pageKeys) {
   }
   function centre(c, always) {
     if (!c) return;
-    const sw = stage.clientWidth, sh = stage.clientHeight;
-    const cx = (c.x + c.w / 2) * z + tx, cy = (c.y + c.h / 2) * z + ty;
-    const mx = sw * 0.2, my = sh * 0.2;
-    if (always || cx < mx || cx > sw - mx || cy < my || cy > sh - my ||
-        c.w * z > sw || c.h * z > sh) {
+    // the overview keeps the right-hand strip: look at what is left of it
+    const sw = stage.clientWidth - mini.offsetWidth - 20, sh = stage.clientHeight;
+    const x0 = c.x * z + tx, y0 = c.y * z + ty, x1 = x0 + c.w * z, y1 = y0 + c.h * z;
+    if (always || x0 < 12 || y0 < 12 || x1 > sw - 12 || y1 > sh - 12) {  // leaving the view
       tx = sw / 2 - (c.x + c.w / 2) * z; ty = sh / 2 - (c.y + c.h / 2) * z;
       // no empty half screen beyond the graph's edge
       if (W * z > sw - 40) tx = Math.min(20, Math.max(sw - 20 - W * z, tx));
@@ -193,6 +192,7 @@ function chainruleViewer(root, pageKeys) {
     const svg = canvas.querySelector("svg");
     const vb = svg.viewBox.baseVal;
     W = vb.width * PX; H = vb.height * PX;
+    sizeMini();
     svg.setAttribute("width", W); svg.setAttribute("height", H);
     // a notebook's own styles would shrink an SVG to its column: keep its size
     Object.assign(svg.style, {width: W + "px", height: H + "px", maxWidth: "none",
