@@ -163,8 +163,11 @@ function chainruleViewer(root, pageKeys) {
   }
   function centre(c, always) {
     if (!c) return;
-    // the overview keeps the right-hand strip: look at what is left of it
-    const sw = stage.clientWidth - mini.offsetWidth - 20, sh = stage.clientHeight;
+    // the overview keeps its strip (right for a tall one, bottom for a wide one): look
+    // at what is left
+    const tall = mini.offsetHeight > mini.offsetWidth;
+    const sw = stage.clientWidth - (tall ? mini.offsetWidth + 20 : 0);
+    const sh = stage.clientHeight - (tall ? 0 : mini.offsetHeight + 20);
     const x0 = c.x * z + tx, y0 = c.y * z + ty, x1 = x0 + c.w * z, y1 = y0 + c.h * z;
     if (always || x0 < 12 || y0 < 12 || x1 > sw - 12 || y1 > sh - 12) {  // leaving the view
       tx = sw / 2 - (c.x + c.w / 2) * z; ty = sh / 2 - (c.y + c.h / 2) * z;
