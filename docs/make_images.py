@@ -4,10 +4,17 @@ Each notebook is executed as it is (the same code the guided tour runs), then on
 cell saves the notebook's representative figure. Run from the repository root:
 
     .venv/bin/python docs/make_images.py
+
+``--viewer`` instead saves screenshots of the step-through viewer, in the HTML page and
+as the widget in JupyterLab, on an MLP's loss and on a loop of 300 ops, three steps
+each (docs/img/viewer_*.png): the browser tests take them while they check the view.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -31,8 +38,17 @@ EXPORT = {
 }
 
 
+def viewer_shots() -> None:
+    env = dict(os.environ, CHAINRULE_SHOTS=str(IMAGES))
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist",
+                    str(ROOT / "tests" / "test_viewer.py")], cwd=ROOT, env=env, check=True)
+
+
 def main() -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
+    if "--viewer" in sys.argv[1:]:
+        viewer_shots()
+        return
     for name, code in EXPORT.items():
         out = IMAGES / f"{name}.png"
         nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)

@@ -51,7 +51,7 @@ def _png_pixels(png: bytes) -> np.ndarray:
 
 
 def _current_node(page) -> str:
-    return page.eval_on_selector("#figure g.current title", "e => e.textContent")
+    return page.eval_on_selector(".crv-canvas g.current title", "e => e.textContent")
 
 
 def test_previous_next_and_arrow_keys_in_chromium(page_file):
@@ -66,7 +66,7 @@ def test_previous_next_and_arrow_keys_in_chromium(page_file):
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto("file://" + os.path.abspath(path))
-            label = page.locator("#label")
+            label = page.locator(".crv-label")
             assert label.inner_text() == f"Step 0 of {n}"
             assert page.get_by_role("button", name="Previous").is_disabled()
             node0 = _current_node(page)
@@ -76,7 +76,7 @@ def test_previous_next_and_arrow_keys_in_chromium(page_file):
             assert label.inner_text() == f"Step 1 of {n}"
             node1 = _current_node(page)
             assert node1 != node0
-            assert "local rule" in page.inner_text("#panel").lower()
+            assert "local rule" in page.inner_text(".crv-panel").lower()
 
             page.get_by_role("button", name="Next").click()
             assert label.inner_text() == f"Step 2 of {n}"

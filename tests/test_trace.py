@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -169,9 +170,22 @@ def test_html_page_is_self_contained(tmp_path):
     assert page.startswith("<!DOCTYPE html>")
     assert ">Previous</button>" in page and ">Next</button>" in page
     assert f"Step 0 of {n}" in page and "ArrowLeft" in page and "ArrowRight" in page
-    assert re.search(r'<div id="figure"><svg', page)  # the first frame inline ...
-    frames = re.search(r"const frames = (\[.*?\]);\n", page, flags=re.S).group(1)
-    assert frames.count("<svg") == n + 1  # ... and every frame in the script
+    assert re.search(r'<div class="crv-canvas"><svg', page)  # the first frame inline ...
+    data = json.loads(re.search(r'<script type="application/json" class="crv-data">(.*?)'
+                                r'</script>', page, flags=re.S).group(1))
+    assert len(data["changes"]) + 1 == len(data["panels"]) == n + 1  # ... and every frame
+    assert data["head"].lstrip().startswith("<svg")
+    one = trace.frames()
+    frame = list(data["first"])
+    for i in range(n + 1):  # the pieces of a frame make that frame's picture
+        if i:
+            c = data["changes"][i - 1]
+            for k in range(0, len(c), 2):
+                frame[c[k]] = c[k + 1]
+        svg = data["head"] + "".join(data["parts"][k] for k in frame) + data["tail"]
+        assert svg == one.svg(i)
+        assert svg.count('class="node tensor') == sum(
+            1 for nd in trace.model.nodes.values() if hasattr(nd, "tensor"))
     # no network: no external scripts, styles, images or fonts
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)
     assert "@import" not in page and "url(" not in page
@@ -179,19 +193,16 @@ def test_html_page_is_self_contained(tmp_path):
 
 
 @needs_dot
-def test_widget_steps_through_frames():
+def test_widget_holds_the_viewer_of_the_page():
     pytest.importorskip("ipywidgets")
     _, loss = _scalar()
     trace = ag.trace_backward(loss)
     w = trace.widget()
-    controls, body = w.children
-    prev, nxt, slider, label = controls.children
-    fig, panel = body.children
-    assert (prev.description, nxt.description) == ("Previous", "Next")
-    assert label.value == f"Step 0 of {len(trace) - 1}" and prev.disabled
-    first = fig.value
-    nxt.click()
-    assert slider.value == 1 and label.value.startswith("Step 1 of")
-    assert fig.value != first and "local rule" in panel.value
-    prev.click()
-    assert slider.value == 0 and fig.value == first
+    (out,) = w.outputs
+    html = out["data"]["text/html"]
+    assert "chainruleViewer(" in html and ">Previous</button>" in html
+    assert f"Step 0 of {len(trace) - 1}" in html and "local rule" in html.lower()
+    # the same viewer as the page; a second widget gets its own element id
+    ids = re.findall(r'<div class="crv" id="([^"]+)"', html)
+    html2 = trace.widget().outputs[0]["data"]["text/html"]
+    assert len(ids) == 1 and ids[0] not in html2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .model import GraphModel
 
-__all__ = ["plan_collapse", "owner", "count_visible", "check_size"]
+__all__ = ["plan_collapse", "owner", "count_visible", "check_size", "resolve_rankdir"]
 
 
 def plan_collapse(model: GraphModel, max_nodes, collapse_modules, expand) -> dict:
@@ -83,3 +83,27 @@ def check_size(model: GraphModel, plan: dict, max_nodes, who: str = "draw_graph"
             "(collapse_modules=True or 'always'), or raise the limit "
             f"(max_nodes={full}, or max_nodes=None for no limit)."
         )
+
+
+def resolve_rankdir(model: GraphModel, plan: dict, rankdir: str) -> str:
+    """``rankdir="auto"``: left to right, unless the drawing would be a long chain far
+    longer than it is wide; then top to bottom, so it reads down the page instead of
+    becoming one line many screens wide."""
+    if rankdir != "auto":
+        return rankdir
+    rep = {}
+    for nid, node in model.nodes.items():
+        s = owner(node.scope, plan)
+        rep[nid] = plan[s] if s else nid
+    depth: dict = {}
+    for e in model.edges:  # edges come in topological order of their ops
+        a, b = rep[e.src], rep[e.dst]
+        if a != b:
+            depth[b] = max(depth.get(b, 0), depth.get(a, 0) + 1)
+    ranks = max(depth.values(), default=0) + 1
+    width: dict = {}
+    for nid in set(rep.values()):
+        d = depth.get(nid, 0)
+        width[d] = width.get(d, 0) + 1
+    widest = max(width.values(), default=1)
+    return "TB" if ranks > 24 and ranks > 4 * widest else "LR"

@@ -16,11 +16,12 @@ import os
 import graphviz
 
 from .backend import DOT_MISSING, GraphvizNotFoundError
-from .collapse import owner
+from .collapse import owner, resolve_rankdir
 from .files import write_file
 from .labels import (
     const_attrs,
     edge_attrs,
+    ghost_attrs,
     legend,
     module_label,
     op_attrs,
@@ -31,10 +32,21 @@ from .model import Edge, GraphModel, OpNode, TensorNode
 from .style import FONT, PALETTE, Scale, edge_kind, magnitude
 from .view import DrawOptions, Overlay
 
-__all__ = ["GraphDrawing", "render"]
+__all__ = ["GraphDrawing", "render", "pipe_text"]
+
+
+def pipe_text(engine: str, source: str, fmt: str, no_op=None) -> str:
+    """Run Graphviz's ``engine`` on DOT ``source`` and return its text output (``no_op=2``:
+    ``neato -n2``, keep the positions given)."""
+    try:
+        out = graphviz.pipe(engine, fmt, source.encode("utf-8"), neato_no_op=no_op)
+    except graphviz.ExecutableNotFound:
+        raise GraphvizNotFoundError(DOT_MISSING) from None
+    return out.decode("utf-8")
 
 _RENDER_FORMATS = {"svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps", "webp"}
 _RASTER_FORMATS = {"png", "jpg", "jpeg", "gif", "webp"}
+_MAX_FAN_OUT = 4  # a leaf with more uses than this is drawn once plus a copy per use
 
 
 class GraphDrawing(graphviz.Digraph):
@@ -80,12 +92,23 @@ class GraphDrawing(graphviz.Digraph):
         return super().save(filename, directory=directory, **kwargs)
 
 
-def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -> GraphDrawing:
+def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict, *,
+           statements_only: bool = False, cache: dict | None = None) -> GraphDrawing:
     """Draw ``model`` with the gradients and highlights of ``overlay``; the scopes in
-    ``plan`` (see ``collapse.plan_collapse``) are drawn as one box each."""
+    ``plan`` (see ``collapse.plan_collapse``) are drawn as one box each.
+
+    ``statements_only``: only record what would be drawn (``.statements``,
+    ``.edge_statements``), not the DOT text: how ``frames.compose`` gets the looks of
+    every frame of a trace after laying out one. ``cache``: a dict kept between calls
+    with the same model and options, where a tensor's box is looked up by the gradient
+    array it shows (arrays that live as long as the cache: a trace's)."""
+    if cache is None:
+        cache = {}
     g = GraphDrawing(name="chainrule", format="svg")
-    g.attr(rankdir=opts.rankdir, bgcolor="white", fontname=FONT, nodesep="0.25",
-           ranksep="0.35", newrank="true", labeljust="l", labelloc="b", pad="0.2")
+    if ("rankdir", opts.rankdir) not in cache:
+        cache[("rankdir", opts.rankdir)] = resolve_rankdir(model, plan, opts.rankdir)
+    g.attr(rankdir=cache[("rankdir", opts.rankdir)], bgcolor="white", fontname=FONT,
+           nodesep="0.25", ranksep="0.35", newrank="true", labeljust="l", labelloc="b", pad="0.2")
     g.attr("node", fontname=FONT, fontsize="11", shape="plain")
     g.attr("edge", fontname=FONT, fontsize="8", color=PALETTE["edge"], arrowsize="0.7")
 
@@ -126,10 +149,17 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -
             continue
         current = nid in overlay.current
         if isinstance(node, TensorNode):
-            label = tensor_label(node, overlay.tensor_grads.get(nid), overlay.status.get(nid),
-                                 overlay.pad.get(nid), opts, current)
-            attrs = {"label": label, "id": nid, "tooltip": tensor_tooltip(node),
-                     "class": f"tensor {node.kind}" + (" current" if current else "")}
+            grad = overlay.tensor_grads.get(nid)
+            key = (nid, id(grad), overlay.status.get(nid), current)
+            hit = cache.get(key)  # (the gradient, kept alive so its id stays its own; attrs)
+            attrs = None if hit is None else hit[1]
+            if attrs is None:
+                label = tensor_label(node, grad, overlay.status.get(nid),
+                                     overlay.pad.get(nid), opts, current)
+                attrs = {"label": label, "id": nid, "tooltip": tensor_tooltip(node),
+                         "class": f"tensor {node.kind}" + (" current" if current else "")}
+                cache[key] = (grad, attrs)
+            attrs = dict(attrs)
             note_kind(node.kind)
         elif isinstance(node, OpNode):
             attrs = op_attrs(node, current)
@@ -140,8 +170,6 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -
             attrs.update(id=nid, **{"class": "constant"})
             note_kind("constant")
         by_scope.setdefault(node.scope, []).append((nid, attrs))
-
-    _emit_clusters(g, by_scope)
 
     # edges, merged when both ends fall into modules
     metric = opts.color_by
@@ -163,6 +191,36 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -
             merged[key] = ([i] + (prev[0] if prev else []), a, b)
         else:
             prev[0].append(i)
+    # a leaf used by many ops far apart (a weight shared by every step of a loop) is
+    # drawn once, at its first use; each further use gets a small copy of its name
+    # beside the op. Long edges across the whole picture would be unreadable, and
+    # they make Graphviz's layout time grow with the square of the graph's length.
+    uses: dict = {}
+    for _, a, b in merged.values():
+        node = model.nodes.get(a)
+        if isinstance(node, TensorNode) and a not in model.op_of:
+            uses.setdefault(a, []).append(b)
+    ghosts = {a for a, ops in uses.items() if len(ops) > _MAX_FAN_OUT}
+    first_use = {}
+    for key, (idxs, a, b) in list(merged.items()):
+        if a not in ghosts:
+            continue
+        if a not in first_use:
+            first_use[a] = b
+            continue
+        gid = f"{a}_use{len(first_use)}_{b}"
+        first_use[gid] = b
+        node = model.nodes[a]
+        by_scope.setdefault(model.nodes[b].scope if b in model.nodes else "", []).append(
+            (gid, ghost_attrs(node, gid)))
+        merged[key] = (idxs, gid, b)
+
+    if not statements_only:
+        _emit_clusters(g, by_scope)
+    # what was drawn, for composing many frames of one layout (``frames.compose``)
+    g.statements = [(nid, attrs) for items in by_scope.values() for nid, attrs in items]
+    g.edge_statements = []
+
     edges_seen = set()  # how the drawn edges look, for the legend
     for idxs, a, b in merged.values():
         i = idxs[0]
@@ -174,9 +232,13 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -
                 attrs["style"] = "dashed"
         else:
             carries = any(model.edges[k].carries_grad for k in idxs)
-            proto = Edge(e.src, e.dst, e.tensor, e.op, e.pos, carries)
-            kind = edge_kind(carries, values.get(i), metric)
-            attrs = edge_attrs(proto, values.get(i), scale, metric)
+            v = values.get(i)
+            key = ("edge", i, id(v), carries, metric)
+            if key not in cache:
+                proto = Edge(e.src, e.dst, e.tensor, e.op, e.pos, carries)
+                cache[key] = (v, edge_kind(carries, v, metric),
+                              edge_attrs(proto, v, scale, metric))
+            kind, attrs = cache[key][1], dict(cache[key][2])
         hot = [overlay.hot[k] for k in idxs if k in overlay.hot]
         if hot:
             attrs.update(color=PALETTE["hot"], penwidth="3.4", arrowsize="0.9", style="solid")
@@ -187,7 +249,10 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict) -
         edges_seen.add(kind)
         if len(idxs) > 1:
             attrs.setdefault("tooltip", f"{len(idxs)} edges")
-        g.edge(a, b, **attrs)
+        attrs["id"] = f"e_{a}_{b}"
+        if not statements_only:
+            g.edge(a, b, **attrs)
+        g.edge_statements.append((a, b, attrs))
 
     if opts.legend or opts.title or overlay.caption:
         if opts.legend:

@@ -30,7 +30,7 @@ __all__ = ["draw_graph"]
 
 
 def draw_graph(root, *, show_data: bool = True, show_grad: bool = True,
-               rankdir: str = "LR", color_by: str | None = "grad",
+               rankdir: str = "auto", color_by: str | None = "grad",
                max_nodes: int | None = 500, collapse_modules=True, expand=(),
                legend: bool = True, grads=None, max_elements: int = 6,
                title: str | None = None):
@@ -43,8 +43,9 @@ def draw_graph(root, *, show_data: bool = True, show_grad: bool = True,
     show_data, show_grad : bool
         Print each tensor's values / gradient in its box (all values for tensors of at
         most ``max_elements`` elements, a min … max range for bigger ones).
-    rankdir : "LR", "TB", "RL" or "BT"
-        Direction of the forward pass in the picture.
+    rankdir : "auto", "LR", "TB", "RL" or "BT"
+        Direction of the forward pass in the picture. ``"auto"``: left to right, or top
+        to bottom for a long chain (a loop of many ops) far longer than it is wide.
     color_by : "grad", "data" or None
         What colours and thickens the edges: the mean |gradient| that flowed back along
         them (known after ``backward``: leaves' ``.grad``, tensors that ``retain_grad()``,
@@ -91,8 +92,9 @@ def draw_graph(root, *, show_data: bool = True, show_grad: bool = True,
     >>> loss.backward()
     >>> ag.draw_graph(loss).save("graph.svg")  # doctest: +SKIP
     """
-    if rankdir not in ("LR", "TB", "RL", "BT"):
-        raise ValueError(f"draw_graph: rankdir must be 'LR', 'TB', 'RL' or 'BT', got {rankdir!r}")
+    if rankdir not in ("auto", "LR", "TB", "RL", "BT"):
+        raise ValueError(f"draw_graph: rankdir must be 'auto', 'LR', 'TB', 'RL' or 'BT', "
+                         f"got {rankdir!r}")
     if color_by not in ("grad", "data", None):
         raise ValueError(f"draw_graph: color_by must be 'grad', 'data' or None, got {color_by!r}")
     if max_nodes is not None and max_nodes < 1:

@@ -18,7 +18,7 @@ from .text import array_lines, format_number, shape_text
 from .view import DrawOptions, Overlay
 
 __all__ = ["tensor_label", "tensor_tooltip", "module_label", "const_attrs", "op_attrs",
-           "edge_attrs", "legend"]
+           "edge_attrs", "ghost_attrs", "legend"]
 
 
 # ---------------------------------------------------------------------------- boxes
@@ -133,6 +133,17 @@ def tensor_label(node: TensorNode, grad, status, pad, opts: DrawOptions,
     if status == "pending":
         style = "rounded,dashed"
     return _box(head, rows, chars, style, border, current)
+
+
+def ghost_attrs(node: TensorNode, gid: str) -> dict:
+    """Node attributes of a further use of a leaf drawn once elsewhere: its name in a
+    small dashed box of its colours."""
+    fill, border = PALETTE[node.kind]
+    return {"label": node.label, "shape": "box", "style": "rounded,filled,dashed",
+            "fillcolor": fill, "color": border, "fontsize": "10",
+            "fontcolor": PALETTE["text"], "margin": "0.06,0.02", "height": "0.25",
+            "width": "0.3", "id": gid, "class": f"ghost {node.kind}",
+            "tooltip": f"{node.label} again (its box is drawn once, at its first use)"}
 
 
 def tensor_tooltip(node: TensorNode) -> str:

@@ -88,6 +88,20 @@ def index_text(idx) -> str:
     return text if len(text) <= 24 else text[:21] + "…]"
 
 
+def scoped_name(t, seen: dict) -> str:
+    """The name of an unnamed result made inside a module: its scope and op
+    (``layers.1.sigmoid``; ``layers.1.sigmoid#2`` for the second such result), or ``""``
+    outside any module."""
+    ctx = t._ctx
+    scope = getattr(ctx, "scope", "") if ctx is not None else ""
+    if not scope:
+        return ""
+    base = re.sub(r"(Function|Op|Fn)$", "", type(ctx).__name__) or type(ctx).__name__
+    name = f"{scope}.{re.sub(r'(?<=[a-z0-9])(?=[A-Z])', '_', base).lower()}"
+    seen[name] = seen.get(name, 0) + 1
+    return name if seen[name] == 1 else f"{name}#{seen[name]}"
+
+
 def const_text(value) -> str:
     """How a constant passed to an op is labelled: its value, or its kind and shape."""
     a = np.asarray(value)
@@ -163,12 +177,17 @@ class GraphModel:
         order = topological_order(root) if root.requires_grad else [root]
         n_ops = n_const = 0
 
+        scoped_names: dict = {}  # "layers.1.sigmoid" -> how many tensors have it
+
         def add_tensor(t, kind):
             k = len(m.ids)
             tid = f"t{k}"
             named = bool(t.name)
-            # unnamed tensors are v0, v1, ...; an unnamed root is L, as in dL/dx
-            label = t.name if named else ("L" if t is root else f"v{k}")
+            # unnamed: an unnamed root is L (as in dL/dx); a result made inside a module
+            # is named after where it was made (scope and op: "layers.1.sigmoid");
+            # any other is v0, v1, ...
+            label = t.name if named else ("L" if t is root else scoped_name(t, scoped_names))
+            label = label or f"v{k}"
             m.ids[t] = tid
             m.nodes[tid] = TensorNode(tid, t, kind, label, named or t is root)
             return tid

@@ -1,9 +1,9 @@
 """The standalone HTML page of a traced backward pass (``BackwardTrace.to_html``).
 
-One file that needs no network: every frame is inline SVG and every side panel is HTML,
-both held in JavaScript arrays that the Previous / Next buttons, the slider and the
-arrow keys step through. ``PANEL_CSS`` styles the side panel here and in the widget;
-``clean_svg`` makes a rendered frame fit either.
+One file that needs no network: the step-through viewer (``viewer``, the same as in the
+widget) with every frame as inline SVG pieces and every side panel as HTML.
+``PANEL_CSS`` styles the side panel here and in the widget; ``clean_svg`` makes a
+rendered frame fit either.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from html import escape
 __all__ = ["PANEL_CSS", "page", "clean_svg"]
 
 
-def page(title: str, frames: list, panels: list) -> str:
-    """The whole page: one SVG text in ``frames`` and one HTML panel in ``panels`` per
-    step, step 0 shown first."""
-    return _PAGE.format(
-        title=escape(title), css=_PAGE_CSS + PANEL_CSS, n=len(frames) - 1,
-        frames=_js_json(frames), panels=_js_json(panels),
-        first_frame=frames[0], first_panel=panels[0],
-    )
+def page(title: str, frames, panels: list) -> str:
+    """The whole page: the viewer (``viewer.viewer_html``) of ``frames`` (a
+    ``frames.Frames``) with one HTML panel in ``panels`` per step, step 0 shown first."""
+    from .viewer import viewer_html
+
+    return _PAGE.format(title=escape(title), css=_PAGE_CSS,
+                        viewer=viewer_html(frames, panels, "viewer", page_keys=True,
+                                           height="calc(100vh - 150px)"))
 
 
 def clean_svg(svg: str) -> str:
@@ -66,23 +66,10 @@ _PAGE_CSS = """
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.4 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;
  color:#263238;background:#F3F5F7}
-header{padding:14px 22px 6px}
+header{padding:12px 22px 2px}
 header h1{font-size:19px;margin:0}
-header p{margin:4px 0 0;color:#6B7480;font-size:13px}
-.controls{display:flex;align-items:center;gap:10px;padding:8px 22px}
-.controls button{font:inherit;padding:6px 14px;border-radius:8px;border:1px solid #B8C2CC;
- background:#fff;cursor:pointer}
-.controls button:hover:not(:disabled){background:#FFF4CC;border-color:#F2A900}
-.controls button:disabled{opacity:.45;cursor:default}
-.controls input[type=range]{flex:1;max-width:420px}
-#label{font-weight:600;min-width:110px}
-main{display:flex;gap:16px;padding:6px 22px 22px;align-items:flex-start}
-#figure{flex:1 1 70%;background:#fff;border-radius:12px;padding:10px;
- box-shadow:0 1px 3px rgba(0,0,0,.08);overflow:auto;max-height:82vh}
-#figure svg{height:auto;display:block;margin:0 auto}
-.panel{flex:0 0 30%;min-width:280px;background:#fff;border-radius:12px;padding:14px 16px;
- box-shadow:0 1px 3px rgba(0,0,0,.08)}
-.hint{color:#6B7480;font-size:12px}
+header p{margin:3px 0 0;color:#6B7480;font-size:13px}
+.crv{padding:0 22px 16px}
 """
 
 _PAGE = """<!DOCTYPE html>
@@ -94,68 +81,6 @@ _PAGE = """<!DOCTYPE html>
 <header><h1>{title}</h1>
 <p>Each step is one node of the backward pass, taken in reverse topological order.
 Gold: the node being processed and the gradients it sends to its inputs.</p></header>
-<div class="controls">
-<button id="prev" type="button">Previous</button>
-<button id="next" type="button">Next</button>
-<span id="label">Step 0 of {n}</span>
-<input id="slider" type="range" min="0" max="{n}" value="0" aria-label="step">
-<button id="zoom" type="button" title="fit the picture, or show it at full size">Zoom: fit</button>
-<span class="hint">← / → keys</span>
-</div>
-<main><div id="figure">{first_frame}</div>
-<aside class="panel" id="panel">{first_panel}</aside></main>
-<script>
-const frames = {frames};
-const panels = {panels};
-const last = frames.length - 1;
-let step = 0;
-const fig = document.getElementById("figure"), panel = document.getElementById("panel");
-const label = document.getElementById("label"), slider = document.getElementById("slider");
-const prev = document.getElementById("prev"), next = document.getElementById("next");
-const zoom = document.getElementById("zoom");
-let fit = null;  // null: decide on first show (fit unless the text would be too small)
-function applyZoom() {{
-  const svg = fig.querySelector("svg");
-  if (!svg || !svg.viewBox || !svg.viewBox.baseVal) return;
-  const w = svg.viewBox.baseVal.width * 4 / 3, h = svg.viewBox.baseVal.height * 4 / 3;
-  if (fit === null) fit = (fig.clientWidth - 20) / w > 0.5;
-  if (fit) {{
-    svg.style.width = "100%"; svg.style.maxWidth = w + "px";
-    svg.style.maxHeight = "78vh";
-  }} else {{
-    svg.style.width = w + "px"; svg.style.maxWidth = "none"; svg.style.maxHeight = "none";
-    svg.style.height = h + "px";
-    const cur = fig.querySelector("g.current");
-    if (cur) {{
-      const r = cur.getBoundingClientRect(), f = fig.getBoundingClientRect();
-      fig.scrollLeft += (r.left + r.width / 2) - (f.left + f.width / 2);
-      fig.scrollTop += (r.top + r.height / 2) - (f.top + f.height / 2);
-    }}
-  }}
-  zoom.textContent = fit ? "Zoom: fit" : "Zoom: 100%";
-}}
-function show(i) {{
-  step = Math.max(0, Math.min(last, i));
-  fig.innerHTML = frames[step];
-  panel.innerHTML = panels[step];
-  label.textContent = "Step " + step + " of " + last;
-  slider.value = step;
-  prev.disabled = step === 0;
-  next.disabled = step === last;
-  applyZoom();
-}}
-zoom.addEventListener("click", () => {{ fit = !fit; applyZoom(); }});
-prev.addEventListener("click", () => show(step - 1));
-next.addEventListener("click", () => show(step + 1));
-slider.addEventListener("input", () => show(parseInt(slider.value, 10)));
-document.addEventListener("keydown", (e) => {{
-  if (e.target === slider) return;
-  if (e.key === "ArrowLeft") {{ show(step - 1); e.preventDefault(); }}
-  else if (e.key === "ArrowRight") {{ show(step + 1); e.preventDefault(); }}
-  else if (e.key === "Home") show(0);
-  else if (e.key === "End") show(last);
-}});
-show(0);
-</script>
+{viewer}
 </body></html>
 """

@@ -7,6 +7,7 @@ Shared by the DOT labels, the renderer and the trace frames, so that every drawi
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
@@ -48,8 +49,27 @@ def mix(c0: str, c1: str, t: float) -> str:
     return "#" + "".join(f"{round(x + (y - x) * t):02X}" for x, y in zip(a, b))
 
 
+_MAGNITUDES: dict = {}  # id(array) -> (weak reference to it, its magnitude)
+
+
 def magnitude(a) -> float:
-    """Mean |value| of an array, or ``math.inf`` if it holds NaN or Inf."""
+    """Mean |value| of an array, or ``math.inf`` if it holds NaN or Inf.
+
+    Remembered per array object while it lives: the frames of a trace ask for the
+    same gradients' sizes once per frame."""
+    if isinstance(a, np.ndarray):
+        hit = _MAGNITUDES.get(id(a))
+        if hit is not None and hit[0]() is a:
+            return hit[1]
+        m = _magnitude(a)
+        if len(_MAGNITUDES) > 50_000:
+            _MAGNITUDES.clear()
+        _MAGNITUDES[id(a)] = (weakref.ref(a), m)
+        return m
+    return _magnitude(a)
+
+
+def _magnitude(a) -> float:
     a = np.asarray(a)
     if a.size == 0:
         return 0.0

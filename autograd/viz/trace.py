@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,6 +120,9 @@ class BackwardTrace:
         self._scale = Scale([])
         self._plan = None
         self._svg_cache: dict = {}
+        self._frames = None
+        self._acc: list = []  # per step: gradients received so far (``_accumulate``)
+        self._looks: dict = {}  # labels already built for a frame (``dot.render``)
 
     # -- sequence protocol -----------------------------------------------------------
     def __len__(self) -> int:
@@ -173,12 +175,17 @@ class BackwardTrace:
         return {self.model.nodes[tid].label: g for tid, g in self._leaf_grads.items()}
 
     def _accumulate(self, i: int) -> dict:
-        acc: dict = {}
-        for k in range(i + 1):
+        """``{tensor id: gradient received so far}`` after step ``i``; kept, so that an
+        unchanged sum is the same array in every later frame (what ``dot.render``'s
+        cache of labels goes by)."""
+        while len(self._acc) <= i:
+            k = len(self._acc)
+            acc = dict(self._acc[-1]) if self._acc else {}
             for tid, g in self._events[k]:
                 prev = acc.get(tid)
                 acc[tid] = g if prev is None else prev + g
-        return acc
+            self._acc.append(acc)
+        return dict(self._acc[i])
 
     # -- what a frame shows ----------------------------------------------------------
     def overlay(self, i: int, *, caption: bool = True) -> Overlay:
@@ -258,7 +265,8 @@ class BackwardTrace:
             self._plan = plan
         return self._plan
 
-    def draw(self, i: int = -1, *, caption: bool = True, legend: bool = True):
+    def draw(self, i: int = -1, *, caption: bool = True, legend: bool = True,
+             statements_only: bool = False):
         """Draw step ``i`` (default: the last) as a ``graphviz.Digraph``.
 
         The node whose gradient is complete at this step is highlighted (gold), with
@@ -274,7 +282,8 @@ class BackwardTrace:
                            color_by="grad", legend=legend, max_elements=o["max_elements"],
                            trace=True)
         return dot.render(self.model, self.overlay(i, caption=caption), opts,
-                          self._draw_plan())
+                          self._draw_plan(), statements_only=statements_only,
+                          cache=self._looks)
 
     def svg(self, i: int) -> str:
         """Step ``i`` rendered to SVG text (cached), without caption."""
@@ -286,16 +295,23 @@ class BackwardTrace:
     def _render_svg(self, i: int) -> str:
         return page.clean_svg(self.draw(i, caption=False).svg())
 
-    def _all_svgs(self) -> list:
-        missing = [i for i in range(len(self)) if i not in self._svg_cache]
-        if missing:
-            self._draw_plan()  # raise the size error once, before starting threads
+    def frames(self):
+        """Every frame, rendered at once (``frames.Frames``: one layout, each distinct
+        look of a node drawn once; ``.svg(i)`` is frame ``i``'s SVG text)."""
+        if self._frames is None:
+            self._draw_plan()  # the size error, before any work
             dot_module()  # and the missing-Graphviz one
-            workers = max(1, min(8, os.cpu_count() or 1))
-            with ThreadPoolExecutor(workers) as pool:  # one `dot` process per frame
-                for i, s in zip(missing, pool.map(self._render_svg, missing)):
-                    self._svg_cache[i] = s
-        return [self._svg_cache[i] for i in range(len(self))]
+            from .frames import compose
+
+            base = min(1, len(self) - 1)  # a frame with a step highlighted: full legend
+            drawings = [self.draw(i, caption=False, statements_only=i != base)
+                        for i in range(len(self))]
+            self._frames = compose(drawings, base=base)
+        return self._frames
+
+    def _all_svgs(self) -> list:
+        f = self.frames()
+        return [f.svg(i) for i in range(len(self))]
 
     # -- Jupyter and HTML ------------------------------------------------------------
     def widget(self):
@@ -316,14 +332,13 @@ class BackwardTrace:
         "Next", the arrow keys (and Home / End) and a slider move between steps; a
         label says "Step k of n"; a side panel shows the step's numbers and rule.
         """
-        frames = self._all_svgs()
         panels = [explain.panel_html(self, s) for s in self.steps]
-        html = page.page(title, frames, panels)
+        html = page.page(title, self.frames(), panels)
         return write_file(os.fspath(path), html.encode("utf-8"))
 
 
 def trace_backward(root, gradient=None, retain_graph: bool = False, *,
-                   show_data: bool = True, rankdir: str = "LR", max_nodes: int | None = 200,
+                   show_data: bool = True, rankdir: str = "auto", max_nodes: int | None = 200,
                    collapse_modules=True, expand=(), max_elements: int = 4) -> BackwardTrace:
     """Run ``root.backward(gradient, retain_graph)`` and record every step of it.
 

@@ -24,7 +24,7 @@ __all__ = ["DrawOptions", "Overlay", "known_grads"]
 class DrawOptions:
     show_data: bool = True
     show_grad: bool = True
-    rankdir: str = "LR"
+    rankdir: str = "auto"
     color_by: str | None = "grad"
     legend: bool = True
     max_elements: int = 6

@@ -1,0 +1,357 @@
+"""The step-through viewer at real size, in real Chromium: the HTML page, and the widget in
+a real JupyterLab started here.
+
+On an MLP 10-5-5-1 with a BCE loss and on a loop of 300 ops, stepping with Next, the
+arrow keys and the slider, the page itself must show the current node inside the view
+with its text at least 10 px high (at 100 % zoom, in a 1280×800 window).
+
+Outside CI the tests skip when chromium, playwright, Graphviz or JupyterLab is missing;
+with ``CI`` set they fail instead. ``CHAINRULE_SHOTS=DIR`` saves screenshots of three
+steps of each (``docs/make_images.py --viewer`` sets it to ``docs/img``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support import dot_missing, require
+
+import autograd as ag
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = os.environ.get("CHAINRULE_SHOTS")
+
+# the notebook code and the test build the same two graphs
+GRAPHS = '''
+import numpy as np
+import autograd as ag
+import nn
+
+def mlp_loss():
+    """An MLP 10-5-5-1 on 8 samples, binary cross entropy."""
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(10, 5), nn.Sigmoid(), nn.Linear(5, 5), nn.Sigmoid(),
+                          nn.Linear(5, 1))
+    x = ag.Tensor(rng.normal(size=(8, 10)), name="x")
+    y = ag.Tensor((rng.random((8, 1)) > 0.5).astype(float), name="y")
+    return nn.functional.binary_cross_entropy(model(x).sigmoid(), y)
+
+def loop_loss():
+    """A loop of 300 ops: h = tanh(h * w), 150 times."""
+    w = ag.Tensor(0.9, requires_grad=True, name="w")
+    h = ag.Tensor(1.0, requires_grad=True, name="x")
+    for _ in range(150):
+        h = (h * w).tanh()
+    return h
+'''
+_ns: dict = {}
+exec(GRAPHS, _ns)
+mlp_loss, loop_loss = _ns["mlp_loss"], _ns["loop_loss"]
+
+
+def _missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "python playwright"
+    if not os.path.exists(CHROMIUM):
+        return CHROMIUM
+    return dot_missing()
+
+
+# What the page shows of the current step, measured in the page: the current tensor
+# (or module) box and its op, their rectangles, the stage's and the window's, and the
+# height of every line of text in them.
+_MEASURE = r"""
+(root) => {
+  root = root || document;
+  const stage = root.querySelector(".crv-stage").getBoundingClientRect();
+  const nodes = [...root.querySelectorAll(".crv-canvas g.node.current")];
+  const out = [];
+  for (const g of nodes) {
+    const r = g.getBoundingClientRect();
+    const texts = [...g.querySelectorAll("text")].filter(t => t.textContent.trim())
+        .map(t => t.getBoundingClientRect().height);
+    out.push({id: g.id, cls: g.getAttribute("class"), x0: r.left, y0: r.top,
+              x1: r.right, y1: r.bottom, text: Math.min(...texts)});
+  }
+  return {stage: {x0: stage.left, y0: stage.top, x1: stage.right, y1: stage.bottom},
+          win: {x1: window.innerWidth, y1: window.innerHeight},
+          label: root.querySelector(".crv-label").textContent, nodes: out};
+}
+"""
+
+
+def _check_legible(m: dict, where: str, done: bool = False) -> None:
+    """The current node lies inside the stage and the window; its text ≥ 10 px."""
+    assert m["nodes"], f"{where}: no current node"
+    s, w = m["stage"], m["win"]
+
+    def inside(n):
+        return (n["x0"] >= max(s["x0"], 0) - 1 and n["y0"] >= max(s["y0"], 0) - 1
+                and n["x1"] <= min(s["x1"], w["x1"]) + 1 and n["y1"] <= min(s["y1"], w["y1"]) + 1)
+
+    shown = [n for n in m["nodes"] if inside(n)]
+    if done:  # the last step marks every leaf: at least one is in view
+        assert shown, f"{where}: no current leaf in view: {m}"
+    else:  # the tensor (or module) box of this step, and its op
+        assert len(shown) == len(m["nodes"]), f"{where}: current node out of view: {m}"
+    for n in shown:
+        assert n["text"] >= 10, f"{where}: text {n['text']:.1f} px high in {n['id']}"
+
+
+def _set_slider(page, root_sel: str, value: int) -> None:
+    page.eval_on_selector(
+        f"{root_sel} .crv-slider",
+        "(s, v) => { s.value = v; s.dispatchEvent(new Event('input', {bubbles: true})); }",
+        value)
+
+
+def _drive(page, root_sel: str, n: int, name: str, shots: list) -> None:
+    """Step with Next, the keys and the slider; check legibility at each stop."""
+    root = page.locator(root_sel)
+
+    def check(expect: int, shot: bool = False):
+        m = page.evaluate(f"() => ({_MEASURE})(document.querySelector({root_sel!r}))")
+        assert m["label"] == f"Step {expect} of {n}", m["label"]
+        _check_legible(m, f"{name} step {expect}", done=expect == n)
+        if shot and SHOTS:
+            shots.append(expect)
+            root.screenshot(path=os.path.join(SHOTS, f"viewer_{name}_step{expect}.png"))
+
+    check(0, shot=True)
+    nxt = root.get_by_role("button", name="Next")
+    for k in range(1, 4):
+        nxt.click()
+        check(k, shot=k == 3)
+    root.locator(".crv-stage").click(position={"x": 5, "y": 5})  # focus for the keys
+    page.keyboard.press("ArrowRight")
+    check(4)
+    page.keyboard.press("ArrowLeft")
+    check(3)
+    mid = n // 2
+    _set_slider(page, root_sel, mid)
+    check(mid, shot=True)
+    for k in (mid + 1, mid + 2):
+        page.keyboard.press("ArrowRight")
+        check(k)
+    page.keyboard.press("End")
+    check(n)
+    # zoom and pan by the user: the view stops following until "Follow"
+    root.get_by_role("button", name="Fit").click()
+    assert not page.evaluate(f"document.querySelector({root_sel!r}).chainrule.following")
+    root.get_by_role("button", name="Follow").click()
+    _set_slider(page, root_sel, 2)
+    check(2)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(_missing(), "the browser test")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.mark.parametrize("name", ["mlp", "loop"])
+def test_page_keeps_the_current_step_legible(browser, tmp_path, name):
+    loss = (mlp_loss if name == "mlp" else loop_loss)()
+    trace = ag.trace_backward(loss, max_nodes=None)
+    path = trace.to_html(tmp_path / f"{name}.html")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto("file://" + os.path.abspath(path))
+        _drive(page, "#viewer", len(trace) - 1, f"page_{name}", [])
+        # the overview marks the current node
+        assert page.locator(".crv-mini-dot").is_visible()
+        assert not errors, errors
+    finally:
+        page.close()
+
+
+# ---------------------------------------------------------------------------- JupyterLab
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _lab_missing() -> str | None:
+    lab = Path(sys.executable).with_name("jupyter-lab")
+    if not lab.exists() and not shutil.which("jupyter-lab"):
+        return "JupyterLab (pip install -e '.[lab]')"
+    try:
+        import ipywidgets  # noqa: F401
+        import nbformat  # noqa: F401
+    except ImportError as err:
+        return f"the Python package {err.name!r}"
+    return None
+
+
+@contextlib.contextmanager
+def _jupyterlab(root: Path):
+    """A JupyterLab server on a free port, serving ``root``; stopped on exit."""
+    lab = Path(sys.executable).with_name("jupyter-lab")
+    port = _free_port()
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / ".jupyter"),
+               JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
+               PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent),
+                                           os.environ.get("PYTHONPATH", "")]))
+    cmd = [str(lab) if lab.exists() else "jupyter-lab", "--no-browser", "--allow-root",
+           f"--port={port}", "--ServerApp.token=", "--ServerApp.password=",
+           "--ServerApp.ip=127.0.0.1", "--LabApp.expose_app_in_browser=True",
+           f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"]
+    # no "news" pop-up over the notebook
+    settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(root / ".settings")
+    env["JUPYTERLAB_WORKSPACES_DIR"] = str(root / ".workspaces")
+    log = open(root / "lab.log", "wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(url + "/api/status", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("JupyterLab did not start:\n"
+                                       + (root / "lab.log").read_text()[-3000:]) from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _dismiss_dialogs(page, seen: list) -> None:
+    """Close any JupyterLab dialog (it would cover the widget): the kernel chooser,
+    which a fresh server may show, by choosing Python 3; any other is noted."""
+    for _ in range(3):
+        texts = page.evaluate(
+            "() => [...document.querySelectorAll('.jp-Dialog')].map(d => d.innerText)")
+        if not texts:
+            return
+        if all(t.startswith("Select Kernel") for t in texts):  # keep Python 3
+            page.locator(".jp-Dialog").get_by_role("button", name="Select").click()
+        else:
+            seen.extend(texts)
+            page.keyboard.press("Escape")
+        page.wait_for_timeout(300)
+
+
+def _run_all(page, expect: int, dialogs: list) -> None:
+    """Run every cell and wait for ``expect`` live viewers. The command is not awaited
+    (its promise can wait on a kernel still connecting): it is sent again if no cell
+    started running after a while."""
+    run = "() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
+    live = f"document.querySelectorAll('.crv[data-live]').length >= {expect}"
+    deadline = time.monotonic() + 240
+    while True:
+        _dismiss_dialogs(page, dialogs)
+        page.evaluate(run)
+        try:
+            page.wait_for_function(
+                "() => document.querySelector('.jp-InputArea-prompt')"
+                " && [...document.querySelectorAll('.jp-InputArea-prompt')]"
+                ".some(e => /\\[[*0-9]/.test(e.textContent))", timeout=15_000)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+    page.wait_for_function(live, timeout=max(1, int(deadline - time.monotonic())) * 1000)
+
+
+def test_widget_in_jupyterlab_keeps_the_current_step_legible(browser, tmp_path):
+    require(_lab_missing(), "the JupyterLab test")
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(GRAPHS),
+        nbformat.v4.new_code_cell("mlp_trace = ag.trace_backward(mlp_loss())\n"
+                                  "mlp_trace.widget()"),
+        nbformat.v4.new_code_cell("loop_trace = ag.trace_backward(loop_loss(), max_nodes=None)\n"
+                                  "loop_trace.widget()"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, tmp_path / "viewer.ipynb")
+    n_mlp = len(ag.trace_backward(mlp_loss())) - 1
+    n_loop = len(ag.trace_backward(loop_loss(), max_nodes=None)) - 1
+    with _jupyterlab(tmp_path) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.set_default_timeout(30_000)
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            page.goto(f"{url}/lab/tree/viewer.ipynb", timeout=90_000)
+            page.wait_for_function(
+                "() => window.jupyterapp && document.querySelector('.jp-Notebook')"
+                " && document.querySelector('.jp-Notebook-ExecutionIndicator')",
+                timeout=90_000)
+            # wait for the kernel, then run every cell
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                                   timeout=90_000)
+            dialogs: list = []
+            page.wait_for_timeout(1000)
+            _dismiss_dialogs(page, dialogs)
+            _run_all(page, expect=2, dialogs=dialogs)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                                   timeout=60_000)
+            _dismiss_dialogs(page, dialogs)
+            if page.evaluate("document.querySelectorAll('.crv[data-live]').length") < 2:
+                _run_all(page, expect=2, dialogs=dialogs)  # the kernel chooser cleared them
+            ids = page.eval_on_selector_all(".crv[data-live]", "els => els.map(e => e.id)")
+            for uid, name, n in zip(ids, ("mlp", "loop"), (n_mlp, n_loop)):
+                sel = f"#{uid}"
+                _dismiss_dialogs(page, dialogs)
+                page.locator(sel).scroll_into_view_if_needed()
+                page.evaluate(f"document.querySelector({sel!r}).scrollIntoView()")
+                _drive(page, sel, n, f"widget_{name}", [])
+            assert not [e for e in errors if "chainrule" in e or "crv" in e], errors
+            assert not dialogs, dialogs
+        finally:
+            page.close()
+
+
+def test_trace_pictures_stay_small_enough_to_ship():
+    """The loop's page is a few MB, not one SVG per step."""
+    require(dot_missing(), "the frame test")
+    trace = ag.trace_backward(loop_loss(), max_nodes=None)
+    f = trace.frames()
+    assert len(f.frames) == len(trace) == 303 + 1
+    assert len(f.parts) < 12 * len(trace.model.nodes)  # a few looks per node, not per frame
+    # every frame has every node once, at the same place as in frame 0
+    assert all(len(fr) == len(f.frames[0]) for fr in f.frames)
+    np.testing.assert_array_equal(
+        [len(set(fr)) for fr in f.frames], [len(f.frames[0])] * len(f.frames))
