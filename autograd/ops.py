@@ -1573,10 +1573,12 @@ class _Conv(Function):
     strided view; one copy lays them out as columns (N, groups, C/groups·kernel, positions)
     ("im2col"), and the output is one batched matmul of each group's kernels (as rows)
     with those columns. Backward: dL/dW is the output's gradient times the same columns
-    (transposed), summed over the batch; dL/dx is each kernel's transpose times the
-    output's gradient, every tap's share put back where that tap read (one strided slice
-    per tap, so a loop over the kernel's taps, never over pixels); dL/db sums the
-    gradient over the batch and positions."""
+    (transposed), summed over the batch (``ConvWeightGrad``); dL/dx is each kernel's
+    transpose times the output's gradient, every tap's share put back where that tap read
+    (one strided slice per tap, so a loop over the kernel's taps, never over pixels:
+    ``ConvInputGrad``); dL/db sums the gradient over the batch and positions. On arrays
+    the two run as NumPy; on Tensors (create_graph) they are ops whose own backwards are
+    convolutions and each other, so a convolution has derivatives of every order."""
 
     nsp = 2
     hint = "a NaN or Inf in the input or the weight spreads to every window that reads it"
@@ -1597,6 +1599,7 @@ class _Conv(Function):
                                                None if bias is None else np.shape(bias),
                                                stride, padding, dilation, groups)
         unbatched = np.ndim(x) == nsp + 1
+        given = x
         if unbatched:
             x = x[None]
         n, o, g = x.shape[0], weight.shape[0], groups
@@ -1613,7 +1616,10 @@ class _Conv(Function):
                 out = out + b
         else:  # the sums start from +0, as PyTorch's: a lone product -0 becomes +0
             out += 0.0
-        ctx.saved = (x, weight, cols if ctx.needs_input_grad[1] else None)
+        # the input as given (the Tensor it came from replaces it under create_graph);
+        # the columns, a function of it, ride along as a cache
+        ctx.saved = (given, weight,
+                     _Cache(cols) if ctx.needs_input_grad[1] else None)
         ctx.conf = (stride, padding, dilation, groups, unbatched, xp.shape)
         return out[0] if unbatched else out
 
@@ -1638,27 +1644,21 @@ class _Conv(Function):
     @classmethod
     def backward(cls, ctx, grad):
         x, weight, cols = ctx.saved
-        stride, padding, dilation, g, unbatched, xp_shape = ctx.conf
+        stride, padding, dilation, g, unbatched, _ = ctx.conf
         need_x, need_w, need_b = ctx.needs_input_grad
         if unbatched:
-            grad = grad[None]
-        n, c = x.shape[:2]
-        o, k = weight.shape[0], weight.shape[2:]
-        out_sp = grad.shape[2:]
-        gg = grad.reshape(n, g, o // g, -1)  # (N, G, O/G, positions)
+            x, grad = x[None], grad[None]
+        conf = dict(stride=stride, padding=padding, dilation=dilation, groups=g)
         gx = gw = gb = None
         if need_b:
-            gb = gg.sum(axis=3).sum(axis=0).reshape(o)
-        if need_w:
-            # Σ over the batch of G·colsᵀ: (G, O/G, C/G·prod(k))
-            gw = np.matmul(gg, cols.transpose(0, 1, 3, 2)).sum(axis=0)
-            gw = gw.reshape(weight.shape)
-        if need_x:
-            gxp = cls._scatter_taps(grad.reshape((n, g, o // g) + out_sp),
-                                    weight.reshape(g, o // g, -1).transpose(0, 2, 1),
-                                    (n, c) + tuple(k), xp_shape, stride, dilation)
-            crop = tuple(slice(p, p + m) for p, m in zip(padding, x.shape[2:]))
-            gx = np.ascontiguousarray(gxp[(slice(None), slice(None)) + crop])
+            o = weight.shape[0]
+            gb = grad.reshape(grad.shape[0], g, o // g, -1).sum(axis=3).sum(axis=0)
+            gb = gb.reshape(o)
+        if need_w:  # a correlation of the input with the gradient
+            gw = _call(ConvWeightGrad, x, grad, weight_shape=weight.shape,
+                       cols=None if cols is None else cols.array, **conf)
+        if need_x:  # a transposed convolution of the gradient with the weight
+            gx = _call(ConvInputGrad, grad, weight, input_shape=x.shape, **conf)
             if unbatched:
                 gx = gx[0]
         return gx, gw, gb
@@ -1718,6 +1718,108 @@ class Conv1d(_Conv):
     nsp = 1
 
 
+class _Cache:
+    """An array that ``forward`` keeps for ``backward`` only to save work (a function of
+    the inputs, such as a convolution's columns), not a value of the graph: under
+    create_graph it is passed through as it is, and a backward on Tensors ignores it."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+
+def _call(op, *args, **options):
+    """``op`` applied to ``args``: on arrays alone the array it computes (a first-order
+    backward stays on arrays); with a Tensor among them, a Tensor that records ``op``
+    (a backward running under create_graph)."""
+    out = op.apply(*args, **options)
+    return out._data if all(a is None or isinstance(a, _ARRAYS) for a in args) else out
+
+
+def _conv_op(nsp):
+    return Conv1d if nsp == 1 else Conv2d
+
+
+class ConvInputGrad(Function):
+    """dL/dx of a convolution: the transposed convolution of the output's gradient
+    ``grad`` (N, O, *out) with ``weight`` (O, C/groups, *kernel), an input of shape
+    ``input_shape`` (PyTorch's ``nn.grad.conv2d_input``). Each kernel's transpose times
+    the gradient (matmuls), every tap's share added back where that tap read (one slice
+    per tap), the padding cut off. Linear in each argument, so its own backward is a
+    convolution (for ``grad``) and ``ConvWeightGrad`` (for ``weight``). ``stride``,
+    ``padding``, ``dilation``: tuples, as the convolution checked them."""
+
+    rule = ("dx = Σ_taps Wᵀ·G placed back:  d/dG = conv(h, W),"
+            "  d/dW = conv_weight_grad(h, G)")
+    symbol = "conv_input_grad"
+    hint = "a NaN or Inf in the gradient or the weight spreads to every input it read"
+
+    @staticmethod
+    def forward(ctx, grad, weight, input_shape=(), stride=1, padding=0, dilation=1,
+                groups=1):
+        n, c = input_shape[:2]
+        o, k, g = weight.shape[0], weight.shape[2:], groups
+        out_sp = grad.shape[2:]
+        xp_shape = (n, c) + tuple(m + 2 * p for m, p in zip(input_shape[2:], padding))
+        gxp = _Conv._scatter_taps(grad.reshape((n, g, o // g) + out_sp),
+                                  weight.reshape(g, o // g, -1).transpose(0, 2, 1),
+                                  (n, c) + tuple(k), xp_shape, stride, dilation)
+        crop = tuple(slice(p, p + m) for p, m in zip(padding, input_shape[2:]))
+        ctx.saved = (grad, weight)
+        ctx.conf = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        return np.ascontiguousarray(gxp[(slice(None), slice(None)) + crop])
+
+    @staticmethod
+    def backward(ctx, h):
+        grad, weight = ctx.saved
+        need_g, need_w = ctx.needs_input_grad
+        conv = _conv_op(np.ndim(weight) - 2)
+        return (_call(conv, h, weight, None, **ctx.conf) if need_g else None,
+                _call(ConvWeightGrad, h, grad, weight_shape=weight.shape, **ctx.conf)
+                if need_w else None)
+
+
+class ConvWeightGrad(Function):
+    """dL/dW of a convolution: the correlation of the input ``x`` (N, C, *spatial) with
+    the output's gradient ``grad`` (N, O, *out), a weight of shape ``weight_shape``
+    (PyTorch's ``nn.grad.conv2d_weight``): the gradient times the input's windows as
+    columns (one batched matmul), summed over the batch. ``cols``: those columns, if
+    the convolution's forward already made them. Linear in each argument, so its own
+    backward is ``ConvInputGrad`` (for ``x``) and a convolution (for ``grad``). Options
+    as ``ConvInputGrad``'s."""
+
+    rule = ("dW = Σ_batch G·windows(x):  d/dx = conv_input_grad(G, h),"
+            "  d/dG = conv(x, h)")
+    symbol = "conv_weight_grad"
+    hint = "a NaN or Inf in the input or the gradient spreads to every weight"
+
+    @staticmethod
+    def forward(ctx, x, grad, weight_shape=(), stride=1, padding=0, dilation=1, groups=1,
+                cols=None):
+        n, o, g = x.shape[0], weight_shape[0], groups
+        if cols is None:
+            xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in padding)) if any(
+                padding) else x
+            cols, _ = _conv_op(len(weight_shape) - 2)._columns(
+                xp, weight_shape[2:], stride, dilation, g)
+        gg = grad.reshape(n, g, o // g, -1)  # (N, G, O/G, positions)
+        # Σ over the batch of G·colsᵀ: (G, O/G, C/G·prod(k))
+        gw = np.matmul(gg, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+        ctx.saved = (x, grad)
+        ctx.conf = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+        return gw.reshape(weight_shape)
+
+    @staticmethod
+    def backward(ctx, h):
+        x, grad = ctx.saved
+        need_x, need_g = ctx.needs_input_grad
+        conv = _conv_op(np.ndim(h) - 2)
+        return (_call(ConvInputGrad, grad, h, input_shape=x.shape, **ctx.conf)
+                if need_x else None,
+                _call(conv, x, h, None, **ctx.conf) if need_g else None)
+
+
 # ----------------------------------------------------------------------- pooling
 
 
@@ -1762,17 +1864,27 @@ def _windows(x, k, s, out):
     return view[..., :s[0] * (out[0] - 1) + 1:s[0], :s[1] * (out[1] - 1) + 1:s[1], :, :]
 
 
-def _unpool(ctx, parts):
-    """The gradient of the padded input: ``parts(i, j)`` (..., OH, OW) added at kernel
-    offset (i, j) of each window (a loop over the kernel, not over pixels), the padding
-    cut off."""
-    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = ctx.k, ctx.s, ctx.p, ctx.out
-    shape = ctx.shape
-    full = np.zeros(shape[:-2] + (shape[-2] + 2 * ph, shape[-1] + 2 * pw), dtype=ctx.dtype)
+def _unpool(k, s, p, out, shape, dtype, parts):
+    """The gradient of an input of ``shape``: ``parts(i, j)`` (..., OH, OW) added at
+    kernel offset (i, j) of each window of the padded input (a loop over the kernel,
+    not over pixels), the padding cut off."""
+    (kh, kw), (sh, sw), (ph, pw), (oh, ow) = k, s, p, out
+    full = np.zeros(shape[:-2] + (shape[-2] + 2 * ph, shape[-1] + 2 * pw), dtype=dtype)
     for i in range(kh):
         for j in range(kw):
             full[..., i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw] += parts(i, j)
     return full[..., ph:ph + shape[-2], pw:pw + shape[-1]]
+
+
+def _winners(ctx) -> tuple:
+    """Where in the input each window's winner of a max pooling sits: an index (one
+    integer array per axis, of the output's shape) that ``a[index]`` reads."""
+    kw, (sh, sw), (ph, pw), (oh, ow) = ctx.k[1], ctx.s, ctx.p, ctx.out
+    i, j = np.divmod(ctx.winner.astype(np.intp), kw)
+    lead = ctx.shape[:-2]
+    index = tuple(np.arange(m).reshape((m,) + (1,) * (len(lead) - a + 1))
+                  for a, m in enumerate(lead))
+    return index + (np.arange(oh)[:, None] * sh + i - ph, np.arange(ow) * sw + j - pw)
 
 
 class MaxPool2d(Function):
@@ -1782,7 +1894,8 @@ class MaxPool2d(Function):
     PyTorch's. Forward walks the kernel's taps (a loop over the kernel, not over
     pixels): each tap is a strided view of every window's element at that offset, and a
     running maximum over them keeps the value and the tap that won (saved for
-    backward)."""
+    backward). Under create_graph the backward is a ``Scatter`` of the gradient to the
+    winners, whose own backward reads them back (a gather)."""
 
     rule = "d max(window)/d a_i = 1 for the element that won the window, 0 for the rest"
     symbol = "maxpool"
@@ -1824,14 +1937,18 @@ class MaxPool2d(Function):
 
     @staticmethod
     def backward(ctx, grad):
+        if not isinstance(grad, _ARRAYS):  # create_graph: a scatter, whose backward gathers
+            return _scatter(grad, ctx.shape, _winners(ctx))
         kw = ctx.k[1]
-        return _unpool(ctx, lambda i, j: np.where(ctx.winner == i * kw + j, grad, 0))
+        return _unpool(ctx.k, ctx.s, ctx.p, ctx.out, ctx.shape, ctx.dtype,
+                       lambda i, j: np.where(ctx.winner == i * kw + j, grad, 0))
 
 
 class AvgPool2d(Function):
     """The mean of each window over the last two axes (NCHW, PyTorch's ``avg_pool2d``
     with ``count_include_pad=True``: zero padding, counted in the kh·kw divisor). Each
-    element of a window gets grad / (kh·kw)."""
+    element of a window gets grad / (kh·kw) (``AvgUnpool2d``, whose own backward is this
+    op again)."""
 
     rule = "d mean(window)/d a_i = 1/(kh·kw) for each element of the window"
     symbol = "avgpool"
@@ -1852,8 +1969,30 @@ class AvgPool2d(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        share = grad / (ctx.k[0] * ctx.k[1])
-        return _unpool(ctx, lambda i, j: share)
+        return _call(AvgUnpool2d, grad, shape=ctx.shape, kernel_size=ctx.k, stride=ctx.s,
+                     padding=ctx.p)
+
+
+class AvgUnpool2d(Function):
+    """The backward of ``avg_pool2d``: ``a`` (..., OH, OW), one value per window, shared
+    out equally, a / (kh·kw), over the elements of its window in an input of ``shape``
+    (overlapping windows add up). Linear in ``a``; its own backward, the mean of each
+    window, is ``avg_pool2d`` again."""
+
+    rule = "d unpool(a)/da_w = 1/(kh·kw) for each element of window w: avg_pool2d"
+    symbol = "avgunpool"
+    hint = "a NaN or Inf in the gradient spreads to every element of its window"
+
+    @staticmethod
+    def forward(ctx, a, shape=(), kernel_size=(1, 1), stride=(1, 1), padding=(0, 0)):
+        ctx.k, ctx.s, ctx.p = kernel_size, stride, padding
+        share = a / (kernel_size[0] * kernel_size[1])
+        return _unpool(kernel_size, stride, padding, np.shape(a)[-2:], tuple(shape),
+                       share.dtype, lambda i, j: share)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _call(AvgPool2d, grad, kernel_size=ctx.k, stride=ctx.s, padding=ctx.p)
 
 
 # ------------------------------------------------------- broadcast warning (n,) with (n, 1)

@@ -34,7 +34,7 @@ TOL = dict(rtol=1e-10, atol=1e-10)
 
 # Ops whose backward does not yet run on Tensors: under create_graph=True they raise,
 # naming the op (never a silent wrong answer).
-NOT_YET = {"conv1d", "conv2d", "max_pool2d", "avg_pool2d"}
+NOT_YET = set()
 
 FORMS = [pytest.param(name, i, id=label) for name, i, label in forms()
          if name not in NOT_YET]
