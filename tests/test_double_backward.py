@@ -11,9 +11,9 @@ shapes and broadcasting pairs as the first-order tests):
 - **gradgradcheck**: the same second derivatives against central differences of the
   first.
 
-An op that has no double backward yet must say so, naming itself, under
-``create_graph=True``; ``NOT_YET`` lists those ops, and a test fails when one of them
-starts to work (so that the list only shrinks).
+Every row is here: no op of the table lacks a double backward. (What a custom
+``Function`` without one does under ``create_graph=True`` is tested in
+``test_higher_order.py``.)
 """
 
 from __future__ import annotations
@@ -32,13 +32,7 @@ torch = pytest.importorskip("torch")
 SETTINGS = settings(max_examples=10, deadline=None)
 TOL = dict(rtol=1e-10, atol=1e-10)
 
-# Ops whose backward does not yet run on Tensors: under create_graph=True they raise,
-# naming the op (never a silent wrong answer).
-NOT_YET = set()
-
-FORMS = [pytest.param(name, i, id=label) for name, i, label in forms()
-         if name not in NOT_YET]
-REFUSED = [pytest.param(name, id=name) for name in sorted(NOT_YET)]
+FORMS = [pytest.param(name, i, id=label) for name, i, label in forms()]
 
 
 def double_backward(case, seed):
@@ -103,13 +97,3 @@ def test_gradgradcheck(name, index):
 
         tol = case.row.tol.get("gradcheck", {})
         assert ag.gradgradcheck(fn, inputs, seed=k, **tol)
-
-
-@pytest.mark.parametrize("name", REFUSED)
-def test_not_yet_double_differentiable_ops_say_so(name):
-    row = ROWS[name]
-    case = make_case(RandomPicker(np.random.default_rng(0)), row, 0)
-    ours = [ag.Tensor(a, requires_grad=True) for a in case.arrays]
-    out = case.form.call("ours", **case.bind(ours))
-    with pytest.raises(RuntimeError, match=row.op.__name__):
-        out.backward(np.ones(out.shape), create_graph=True)
