@@ -233,7 +233,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> T
     """PyTorch's ``conv2d``: ``x`` (N, C, H, W) or unbatched (C, H, W), ``weight``
     (out_channels, C / groups, kh, kw), ``bias`` (out_channels,) or None. ``stride``,
     ``padding`` (zeros on both sides) and ``dilation`` are an int or a pair (rows,
-    columns). One op (``ops.Conv2d``): one graph node."""
+    columns); ``padding`` may also be ``"valid"`` (none) or ``"same"`` (stride 1: the
+    output as large as the input, an odd number of zeros split with the extra one after,
+    as in PyTorch). One op (``ops.Conv2d``): one graph node."""
+    x, padding = _same_padding("conv2d", 2, x, weight, stride, padding, dilation)
     return ops.Conv2d.apply(x, weight, bias, stride=stride, padding=padding,
                             dilation=dilation, groups=groups)
 
@@ -241,9 +244,41 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> T
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """PyTorch's ``conv1d``: ``x`` (N, C, L) or unbatched (C, L), ``weight``
     (out_channels, C / groups, k), ``bias`` (out_channels,) or None; ``stride``,
-    ``padding`` and ``dilation`` an int (or a 1-tuple). One op (``ops.Conv1d``)."""
+    ``padding`` and ``dilation`` an int (or a 1-tuple); ``padding`` may also be
+    ``"valid"`` or ``"same"``. One op (``ops.Conv1d``)."""
+    x, padding = _same_padding("conv1d", 1, x, weight, stride, padding, dilation)
     return ops.Conv1d.apply(x, weight, bias, stride=stride, padding=padding,
                             dilation=dilation, groups=groups)
+
+
+def _same_padding(op, nsp, x, weight, stride, padding, dilation):
+    """``(x, padding)`` with PyTorch's padding strings resolved: ``"valid"`` is no
+    padding; ``"same"`` (stride 1 only) pads ``dilation·(k - 1)`` zeros per spatial axis,
+    so the output is as large as the input, half before and half after; where that
+    total is odd the one left over goes after, added by a ``pad`` of ``x`` (the
+    convolution's own padding is the same on both sides). Ints pass through."""
+    if not isinstance(padding, str):
+        return x, padding
+    if padding == "valid":
+        return x, 0
+    if padding != "same":
+        raise ValueError(f"{op}: padding={padding!r} is not one of 'same', 'valid'; give "
+                         "one of them, or the zeros per side as ints")
+    if any(s != 1 for s in ops._conv_tuple(op, "stride", stride, nsp, 1)):
+        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
+                         "(the output cannot match the input's size); give the padding "
+                         "as ints")
+    kernel = np.shape(weight)[2:]
+    if len(kernel) != nsp:
+        return x, 0  # a weight of the wrong rank: the convolution names the shapes
+    dilation = ops._conv_tuple(op, "dilation", dilation, nsp, 1)
+    total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+    before = tuple(t // 2 for t in total)
+    after = [t - b for t, b in zip(total, before)]
+    if after != list(before):
+        lead = [(0, 0)] * (np.ndim(x) - nsp)
+        x = pad(x, lead + [(0, a - b) for a, b in zip(after, before)])
+    return x, before
 
 
 def broadcast_to(x, shape) -> Tensor:

@@ -355,7 +355,17 @@ class _ConvNd(Module):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = ag.ops._conv_tuple(name, "kernel_size", kernel_size, n, 1)
         self.stride = ag.ops._conv_tuple(name, "stride", stride, n, 1)
-        self.padding = ag.ops._conv_tuple(name, "padding", padding, n, 0)
+        if isinstance(padding, str):  # "same" or "valid", resolved at each call
+            if padding not in ("same", "valid"):
+                raise ValueError(f"{name}: padding={padding!r} is not one of 'same', "
+                                 "'valid'; give one of them, or the zeros per side as ints")
+            if padding == "same" and any(s != 1 for s in ag.ops._conv_tuple(
+                    name, "stride", stride, n, 1)):
+                raise ValueError(f"{name}: padding='same' is not supported for strided "
+                                 "convolutions; give the padding as ints")
+            self.padding = padding
+        else:
+            self.padding = ag.ops._conv_tuple(name, "padding", padding, n, 0)
         self.dilation = ag.ops._conv_tuple(name, "dilation", dilation, n, 1)
         self.groups = int(groups)
         dtype = np.dtype(dtype or ag.get_default_dtype())
@@ -377,7 +387,7 @@ class _ConvNd(Module):
     def extra_repr(self) -> str:
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}")
-        if any(self.padding):
+        if isinstance(self.padding, str) or any(self.padding):
             text += f", padding={self.padding}"
         if any(d != 1 for d in self.dilation):
             text += f", dilation={self.dilation}"

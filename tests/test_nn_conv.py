@@ -163,3 +163,66 @@ def test_an_infinite_value_gives_the_gradients_torch_gives(conv, tconv, xshape, 
     getattr(torch.nn.functional, tconv)(xr, wr, **kw).backward(torch.tensor(g))
     np.testing.assert_allclose(xt.grad, xr.grad.numpy(), **TOL)
     np.testing.assert_allclose(wt.grad, wr.grad.numpy(), **TOL)
+
+
+# ------------------------------------------------------ padding="same" and "valid"
+
+
+@pytest.mark.parametrize("conv,tconv,xshape,wshape,kw", [
+    (ag.conv2d, "conv2d", (2, 3, 6, 7), (4, 3, 3, 3), dict()),
+    (ag.conv2d, "conv2d", (2, 3, 6, 7), (4, 3, 2, 4), dict()),  # even: one more after
+    (ag.conv2d, "conv2d", (1, 4, 7, 5), (2, 2, 3, 2), dict(dilation=(2, 3), groups=2)),
+    (ag.conv2d, "conv2d", (3, 5, 5), (2, 3, 4, 1), dict()),  # unbatched
+    (ag.conv1d, "conv1d", (2, 3, 8), (2, 3, 4), dict(dilation=2)),
+    (ag.conv1d, "conv1d", (2, 3, 8), (2, 3, 5), dict()),
+])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.filterwarnings("ignore:Using padding='same'")  # torch's note on its own copy
+def test_padding_same_and_valid_match_torch(conv, tconv, xshape, wshape, kw, padding):
+    x, w, b = (rng.standard_normal(s) for s in (xshape, wshape, (wshape[0],)))
+    ours = [ag.Tensor(a, requires_grad=True) for a in (x, w, b)]
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = conv(*ours, padding=padding, **kw)
+    want = getattr(torch.nn.functional, tconv)(*theirs, padding=padding, **kw)
+    assert out.shape == tuple(want.shape)
+    if padding == "same":
+        assert out.shape[-(len(wshape) - 2):] == xshape[-(len(wshape) - 2):]
+    np.testing.assert_allclose(out.numpy(), want.detach().numpy(), **TOL)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    want.backward(torch.tensor(g))
+    for o, t in zip(ours, theirs):
+        np.testing.assert_allclose(o.grad, t.grad.numpy(), **TOL)
+
+
+def test_padding_same_layer_matches_torch():
+    ref = torch.nn.Conv2d(3, 4, (2, 3), padding="same", dilation=2).double()
+    ours = nn.Conv2d(3, 4, (2, 3), padding="same", dilation=2)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    x = rng.standard_normal((2, 3, 6, 5))
+    np.testing.assert_allclose(ours(ag.Tensor(x)).numpy(),
+                               ref(torch.tensor(x)).detach().numpy(), **TOL)
+    assert "padding=same" in repr(ours)
+
+
+def test_padding_strings_are_refused_where_torch_refuses_them():
+    x = ag.Tensor(np.zeros((1, 2, 5, 5)))
+    w = ag.Tensor(np.zeros((3, 2, 3, 3)))
+    with pytest.raises(ValueError, match="conv2d: padding='same' is not supported for "
+                                         "strided convolutions"):
+        ag.conv2d(x, w, stride=2, padding="same")
+    with pytest.raises(ValueError, match="Conv2d: padding='same' is not supported for "
+                                         "strided convolutions"):
+        nn.Conv2d(2, 3, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match=r"conv2d: padding='full' is not one of 'same', "
+                                         r"'valid'"):
+        ag.conv2d(x, w, padding="full")
+    for call in (lambda: torch.nn.functional.conv2d(torch.zeros(1, 2, 5, 5),
+                                                    torch.zeros(3, 2, 3, 3), stride=2,
+                                                    padding="same"),
+                 lambda: torch.nn.Conv2d(2, 3, 3, stride=2, padding="same"),
+                 lambda: torch.nn.functional.conv2d(torch.zeros(1, 2, 5, 5),
+                                                    torch.zeros(3, 2, 3, 3),
+                                                    padding="full")):
+        with pytest.raises((RuntimeError, ValueError)):
+            call()
