@@ -32,7 +32,7 @@ from .function import ShapeError
 
 __all__ = ["BackwardStep", "backward_steps", "reference_backward", "chain_rule",
            "accumulate", "topological_order", "unbroadcast", "graph_backward",
-           "once_differentiable"]
+           "once_differentiable", "backward_order", "array_vjp"]
 
 
 # =========================================================================== reference
@@ -450,12 +450,33 @@ def _array_grads(root, gradient, inputs, retain_graph, Tensor) -> list:
     carry no graph; no ``.grad`` is touched."""
     if isinstance(gradient, Tensor):
         gradient = gradient._data
-    grads = {root: seed_gradient(root, gradient)}
+    order = backward_order(root)
+    got = array_vjp(order, root, seed_gradient(root, gradient), inputs, retain_graph)
+    return [None if g is None else Tensor._leaf(g) for g in got]
+
+
+def backward_order(root) -> list:
+    """The nodes that a backward pass from ``root`` visits, outputs before their inputs
+    (``topological_order`` reversed): found once, it serves any number of passes
+    (``array_vjp``), one per row of a Jacobian."""
+    order = topological_order(root)
+    order.reverse()
+    return order
+
+
+def array_vjp(order, root, seed, inputs, retain_graph: bool = True) -> list:
+    """d(root · seed)/d(inputs) as arrays (None where ``root`` does not depend on an
+    input): the first-order chain rule on arrays along ``order`` (``backward_order(root)``),
+    leaving every ``.grad`` alone. Hooks see each gradient as a Tensor, as under
+    ``create_graph``."""
+    grads = {root: seed}
     wanted = {id(t): None for t in inputs}
-    for node in reversed(topological_order(root)):
+    for node in order:
         g = grads.pop(node, None)
         if g is None:
             continue
+        if node._watched:
+            g = _watch_tensor(node, _fn.tensor_type()._leaf(g), _fn.tensor_type())._data
         if id(node) in wanted:
             wanted[id(node)] = g
         ctx = node._ctx
@@ -466,7 +487,7 @@ def _array_grads(root, gradient, inputs, retain_graph, Tensor) -> list:
         if not retain_graph:
             ctx.saved = ()
             ctx._released = True
-    return [None if wanted[id(t)] is None else Tensor._leaf(wanted[id(t)]) for t in inputs]
+    return [wanted[id(t)] for t in inputs]
 
 
 def _seed_tensor(root, gradient, Tensor):

@@ -311,10 +311,7 @@ def _graph_grads(out, inputs, seed=None, create_graph=True) -> list:
     with ``create_graph`` they carry their own graph."""
     if not out.requires_grad:
         return [None] * len(inputs)
-    if create_graph:
-        return engine.graph_backward(out, seed, inputs=inputs)
-    with no_grad():
-        return engine.graph_backward(out, seed, inputs=inputs, retain_graph=True)
+    return engine.graph_backward(out, seed, inputs=inputs, create_graph=create_graph)
 
 
 def _result(x, nested):
@@ -399,7 +396,10 @@ def jvp(fn, primals, tangents):
 
 def _jacobian_of(out, leaves, nested):
     """The rows ``∂out[i]/∂leaves`` by one backward pass per output element, stacked into
-    ``out.shape + leaf.shape`` per leaf."""
+    ``out.shape + leaf.shape`` per leaf. Nested, each row carries its graph; otherwise
+    the rows are first-order passes on arrays along one order of the graph, found once."""
+    if not nested:
+        return _array_jacobian(out, leaves)
     rows = [[] for _ in leaves]
     for i in range(out.size):
         seed = np.zeros(out.size, out.dtype)
@@ -409,14 +409,24 @@ def _jacobian_of(out, leaves, nested):
             r.append(_zeros_if_none(g, x))
     jac = []
     for r, x in zip(rows, leaves):
-        if nested:
-            j = stack(r) if r else Tensor(np.zeros((0,) + x.shape, x.dtype))
-            jac.append(j.reshape(out.shape + x.shape))
-        else:
-            vals = [g.numpy() for g in r]
-            j = np.stack(vals) if vals else np.zeros((0,) + x.shape, x.dtype)
-            jac.append(j.reshape(out.shape + x.shape))
+        j = stack(r) if r else Tensor(np.zeros((0,) + x.shape, x.dtype))
+        jac.append(j.reshape(out.shape + x.shape))
     return jac
+
+
+def _array_jacobian(out, leaves) -> list:
+    """``_jacobian_of`` outside any differentiating function: ndarrays, zeros where
+    ``out`` does not depend on a leaf."""
+    jac = [np.zeros((out.size,) + x.shape, x.dtype) for x in leaves]
+    if out.requires_grad and out.size:
+        order = engine.backward_order(out)
+        seeds = np.eye(out.size, dtype=out.dtype)
+        for i in range(out.size):
+            grads = engine.array_vjp(order, out, seeds[i].reshape(out.shape), leaves)
+            for j, g in zip(jac, grads):
+                if g is not None:
+                    j[i] = g
+    return [j.reshape(out.shape + x.shape) for j, x in zip(jac, leaves)]
 
 
 def jacobian(fn, argnums=0):
