@@ -500,13 +500,31 @@ def jacfwd(fn, argnums=0):
 
 def hessian(fn, argnums=0):
     """``hessian(f)(*args)``: the matrix of second derivatives of a single-valued ``f``
-    with respect to ``args[argnums]`` (an int), of shape ``arg.shape + arg.shape``:
-    the Jacobian of the gradient, reverse over reverse (``jacobian(grad(f))``), as
-    ``torch.autograd.functional.hessian``."""
-    if not isinstance(argnums, int):
-        raise TypeError("hessian: argnums must be one int (the Hessian with respect to "
-                        "one argument); flatten several into one vector first")
-    return jacobian(grad(fn, argnums), argnums)
+    with respect to ``args[argnums]``, of shape ``arg.shape + arg.shape``: the Jacobian
+    of the gradient, reverse over reverse (``jacobian(grad(f))``), as
+    ``torch.autograd.functional.hessian``. For a tuple ``argnums``, the nested tuple of
+    blocks ``H[i][j] = ∂²f/∂args[i]∂args[j]`` (shape ``args[i].shape + args[j].shape``),
+    as ``torch.func.hessian`` and ``jax.hessian``.
+
+    The gradient's graph is recorded once; each row is then a first-order backward pass
+    through it, on arrays."""
+    nums = _argnums(argnums)
+
+    @functools.wraps(fn)
+    def wrapped(*args):
+        nested = _transforms.depth > 0
+        args, leaves = _leaves(args, nums, nested)
+        with _transform():
+            out = fn(*args)
+            if not isinstance(out, Tensor) or out.size != 1:
+                shape = out.shape if isinstance(out, Tensor) else type(out).__name__
+                raise TypeError(f"hessian: the function must return a one-value Tensor, "
+                                f"got {shape}")
+            grads = [_zeros_if_none(g, x) for g, x in zip(_graph_grads(out, leaves), leaves)]
+        blocks = tuple(tuple(_jacobian_of(g, leaves, nested)) for g in grads)
+        return blocks[0][0] if isinstance(argnums, int) else blocks
+
+    return wrapped
 
 
 def hvp(fn, inputs, v):
