@@ -32,7 +32,7 @@ from .function import ShapeError
 
 __all__ = ["BackwardStep", "backward_steps", "reference_backward", "chain_rule",
            "accumulate", "topological_order", "unbroadcast", "graph_backward",
-           "once_differentiable"]
+           "once_differentiable", "backward_order", "array_vjp"]
 
 
 # =========================================================================== reference
@@ -170,11 +170,13 @@ def unbroadcast(grad, shape: tuple):
     extra = grad.ndim - len(shape)
     if extra < 0:
         return np.broadcast_to(grad, shape)
-    axes = tuple(range(extra)) + tuple(
-        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1
-    )
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
+    inner = tuple(i + extra for i, n in enumerate(shape)
+                  if n == 1 and grad.shape[i + extra] != 1)
+    if inner:
+        grad = grad.sum(axis=tuple(range(extra)) + inner, keepdims=True)
+    elif extra:  # only leading axes to sum: one sum, no reshape (one op on Tensors)
+        grad = grad.sum(axis=tuple(range(extra)))
+        extra = 0
     if grad.shape[extra:] != shape:  # not a broadcast of shape: a wrong gradient
         raise ValueError(f"unbroadcast: shape {grad.shape} is not a broadcast of {shape}")
     return grad.reshape(shape) if extra else grad
@@ -415,30 +417,35 @@ def graph_backward(root, gradient=None, inputs=None, retain_graph: bool = True,
     where ``root`` does not depend on the input) of ``root`` with respect to ``inputs``,
     leaving every ``.grad`` alone, as ``torch.autograd.grad``. ``create_graph=False``
     runs the same Tensor loop without recording (gradients of chosen inputs only).
+
+    The whole pass runs in one grad mode, on when recording (as PyTorch's engine does):
+    each op's backward, the sums of gradients that meet at a tensor and the hooks.
     """
     Tensor = _fn.tensor_type()
     if not create_graph and inputs is not None:
         return _array_grads(root, gradient, inputs, retain_graph, Tensor)
     grads = {root: _seed_tensor(root, gradient, Tensor)}
     wanted = None if inputs is None else {id(t): None for t in inputs}
-    for node in reversed(topological_order(root)):
-        g = grads.pop(node, None)
-        if g is None:
-            continue
-        if node._watched:
-            g = _watch_tensor(node, g, Tensor)
-        if wanted is not None and id(node) in wanted:
-            wanted[id(node)] = g
-        ctx = node._ctx
-        if ctx is None:
-            if wanted is None:
-                node.grad = g if node.grad is None else node.grad + g
-            continue
-        for parent, gp in _graph_chain_rule(node, g, Tensor, create_graph):
-            grads[parent] = grads[parent] + gp if parent in grads else gp
-        if not retain_graph:
-            ctx.saved = ()
-            ctx._released = True
+    with _fn.enable_grad() if create_graph else _fn.no_grad():
+        for node in backward_order(root):
+            g = grads.pop(node, None)
+            if g is None:
+                continue
+            if node._watched:
+                g = _watch_tensor(node, g, Tensor)
+            if wanted is not None and id(node) in wanted:
+                wanted[id(node)] = g
+            ctx = node._ctx
+            if ctx is None:
+                if wanted is None:
+                    node.grad = g if node.grad is None else node.grad + g
+                continue
+            for parent, gp in _graph_chain_rule(node, g, Tensor, create_graph):
+                prev = grads.get(parent)
+                grads[parent] = gp if prev is None else prev + gp
+            if not retain_graph:
+                ctx.saved = ()
+                ctx._released = True
     if wanted is not None:
         return [wanted[id(t)] for t in inputs]
     return None
@@ -450,23 +457,64 @@ def _array_grads(root, gradient, inputs, retain_graph, Tensor) -> list:
     carry no graph; no ``.grad`` is touched."""
     if isinstance(gradient, Tensor):
         gradient = gradient._data
-    grads = {root: seed_gradient(root, gradient)}
+    order = backward_order(root)
+    got = array_vjp(order, root, seed_gradient(root, gradient), inputs, retain_graph)
+    return [None if g is None else Tensor._leaf(g) for g in got]
+
+
+def backward_order(root) -> list:
+    """The nodes that a backward pass from ``root`` visits, outputs before their inputs
+    (``topological_order`` reversed): found once, it serves any number of passes
+    (``array_vjp``), one per row of a Jacobian."""
+    order = topological_order(root)
+    order.reverse()
+    return order
+
+
+def array_vjp(order, root, seed, inputs, retain_graph: bool = True) -> list:
+    """d(root · seed)/d(inputs) as arrays (None where ``root`` does not depend on an
+    input): the first-order chain rule on arrays along ``order`` (``backward_order(root)``),
+    leaving every ``.grad`` alone. Hooks see each gradient as a Tensor, as under
+    ``create_graph``."""
+    grads = {root: seed}
     wanted = {id(t): None for t in inputs}
-    for node in reversed(topological_order(root)):
+    for node in order:
         g = grads.pop(node, None)
         if g is None:
             continue
+        if node._watched:
+            g = _watch_tensor(node, _fn.tensor_type()._leaf(g), _fn.tensor_type())._data
         if id(node) in wanted:
             wanted[id(node)] = g
         ctx = node._ctx
         if ctx is None:
             continue
-        for parent, gp in chain_rule(node, g):
-            grads[parent] = grads[parent] + gp if parent in grads else gp
+        # chain_rule(node, g) spelled out, as in backward_steps: no list, no call but
+        # the op's own backward where the gradients already fit
+        if ctx._released:
+            raise _fn.released_error(ctx)
+        if node._seq < last_write:
+            _check_saved(node, ctx)
+        out = ctx.backward(ctx, g)
+        if type(out) is not tuple:
+            out = (out,)
+        parents = ctx.parents
+        if len(out) != len(parents):
+            raise _count_error(ctx, out)
+        for p, need, gp in zip(parents, ctx.needs_input_grad, out):
+            if not need or gp is None:
+                continue
+            pdata = p._data
+            kind = type(gp)
+            if kind is not type(pdata) or (kind is _ndarray and (
+                    gp.shape != pdata.shape or gp.dtype is not pdata.dtype)):
+                gp = fit_gradient(ctx, p, gp)
+            prev = grads.get(p)
+            grads[p] = gp if prev is None else prev + gp
         if not retain_graph:
             ctx.saved = ()
             ctx._released = True
-    return [None if wanted[id(t)] is None else Tensor._leaf(wanted[id(t)]) for t in inputs]
+    return [wanted[id(t)] for t in inputs]
 
 
 def _seed_tensor(root, gradient, Tensor):
@@ -496,25 +544,25 @@ def _watch_tensor(node, g, Tensor):
 
 def _graph_chain_rule(node, g, Tensor, record=True) -> list:
     """``chain_rule`` on Tensors: ``(parent, dL/dparent)`` pairs whose gradients carry
-    the graph of how they were computed."""
+    the graph of how they were computed (``record``: the grad mode its caller set)."""
     ctx = node._ctx
     if ctx._released:
         raise _fn.released_error(ctx)
     if node._seq < last_write:
         _check_saved(node, ctx)
-    out = differentiable_backward(ctx, node, g, record)
+    out = _backward_on_tensors(ctx, node, g, Tensor)
     if type(out) is not tuple:
         out = (out,)
-    if len(out) != len(ctx.parents):
+    parents = ctx.parents
+    if len(out) != len(parents):
         raise _count_error(ctx, out)
-    tracked = record and (g.requires_grad or any(
-        isinstance(p, Tensor) and p.requires_grad for p in ctx.parents))
     sent = []
-    for p, need, gp in zip(ctx.parents, ctx.needs_input_grad, out):
+    for p, need, gp in zip(parents, ctx.needs_input_grad, out):
         if not need or gp is None:
             continue
-        if not isinstance(gp, Tensor):
-            if tracked and isinstance(gp, np.ndarray) and gp.ndim and gp.size:
+        if type(gp) is not Tensor and not isinstance(gp, Tensor):
+            if (record and isinstance(gp, np.ndarray) and gp.ndim and gp.size
+                    and _tracked(g, parents, Tensor)):
                 raise RuntimeError(
                     f"{ctx.name}.backward returned a NumPy array under create_graph=True, "
                     "so the gradient left the graph and its own derivative would be "
@@ -522,20 +570,33 @@ def _graph_chain_rule(node, g, Tensor, record=True) -> list:
                     "operators, np.* functions that dispatch to ops), or mark it "
                     "@once_differentiable to refuse double backward")
             gp = Tensor._leaf(np.asarray(gp))
-        if gp.shape != p.shape:
+        if gp._data.shape != p.shape:
             gp = _fit_shape(ctx, gp, p.shape)
         sent.append((p, gp))
     return sent
 
 
+def _tracked(g, parents, Tensor) -> bool:
+    """Whether a gradient at this op should carry a graph: the upstream gradient or an
+    input of the op requires grad."""
+    return g.requires_grad or any(isinstance(p, Tensor) and p.requires_grad for p in parents)
+
+
 def differentiable_backward(ctx, node, g, record=True):
-    """Run ``ctx.backward`` on Tensors with grad mode on: its saved arrays replaced by
-    the Tensors they came from, so that what it computes records a graph.
+    """Run ``ctx.backward`` on Tensors with grad mode on (``record``; else off): its
+    saved arrays replaced by the Tensors they came from, so that what it computes
+    records a graph.
 
     Raises, naming the op, where that cannot give the right derivative: a backward
     marked ``once_differentiable``, a saved array that is neither an input nor the
     output (an intermediate result: its graph is unknown), or a backward that fails on
     Tensors (in-place writes, ``np.add.at``, ``out=``)."""
+    with _fn.enable_grad() if record else _fn.no_grad():
+        return _backward_on_tensors(ctx, node, g, _fn.tensor_type())
+
+
+def _backward_on_tensors(ctx, node, g, Tensor):
+    """``differentiable_backward`` in the grad mode that its caller set."""
     backward = ctx.backward
     if getattr(backward, "once_differentiable", False):
         raise RuntimeError(
@@ -544,10 +605,18 @@ def differentiable_backward(ctx, node, g, record=True):
             f"create_graph=True, or write {ctx.name}.backward with operations that work "
             "on Tensors")
     saved = ctx.saved
-    ctx.saved = tuple(_saved_tensor(ctx, node, i, s) for i, s in enumerate(saved))
+    if saved:
+        parents = ctx.parents
+        n = len(parents)
+        tensors = []
+        for i, s in enumerate(saved):
+            if i < n and getattr(parents[i], "_data", None) is s and s is not None:
+                tensors.append(parents[i])  # saved in the order of the inputs: Mul, ...
+            else:
+                tensors.append(_saved_tensor(ctx, node, i, s))
+        ctx.saved = tuple(tensors)
     try:
-        with _fn.enable_grad() if record else _fn.no_grad():
-            return backward(ctx, g)
+        return backward(ctx, g)
     except Exception as err:
         raise RuntimeError(
             f"{ctx.name}: its backward cannot run on Tensors, so it has no double backward "

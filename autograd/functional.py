@@ -346,10 +346,7 @@ def _graph_grads(out, inputs, seed=None, create_graph=True) -> list:
     with ``create_graph`` they carry their own graph."""
     if not out.requires_grad:
         return [None] * len(inputs)
-    if create_graph:
-        return engine.graph_backward(out, seed, inputs=inputs)
-    with no_grad():
-        return engine.graph_backward(out, seed, inputs=inputs, retain_graph=True)
+    return engine.graph_backward(out, seed, inputs=inputs, create_graph=create_graph)
 
 
 def _result(x, nested):
@@ -434,7 +431,10 @@ def jvp(fn, primals, tangents):
 
 def _jacobian_of(out, leaves, nested):
     """The rows ``∂out[i]/∂leaves`` by one backward pass per output element, stacked into
-    ``out.shape + leaf.shape`` per leaf."""
+    ``out.shape + leaf.shape`` per leaf. Nested, each row carries its graph; otherwise
+    the rows are first-order passes on arrays along one order of the graph, found once."""
+    if not nested:
+        return _array_jacobian(out, leaves)
     rows = [[] for _ in leaves]
     for i in range(out.size):
         seed = np.zeros(out.size, out.dtype)
@@ -444,14 +444,24 @@ def _jacobian_of(out, leaves, nested):
             r.append(_zeros_if_none(g, x))
     jac = []
     for r, x in zip(rows, leaves):
-        if nested:
-            j = stack(r) if r else Tensor(np.zeros((0,) + x.shape, x.dtype))
-            jac.append(j.reshape(out.shape + x.shape))
-        else:
-            vals = [g.numpy() for g in r]
-            j = np.stack(vals) if vals else np.zeros((0,) + x.shape, x.dtype)
-            jac.append(j.reshape(out.shape + x.shape))
+        j = stack(r) if r else Tensor(np.zeros((0,) + x.shape, x.dtype))
+        jac.append(j.reshape(out.shape + x.shape))
     return jac
+
+
+def _array_jacobian(out, leaves) -> list:
+    """``_jacobian_of`` outside any differentiating function: ndarrays, zeros where
+    ``out`` does not depend on a leaf."""
+    jac = [np.zeros((out.size,) + x.shape, x.dtype) for x in leaves]
+    if out.requires_grad and out.size:
+        order = engine.backward_order(out)
+        seeds = np.eye(out.size, dtype=out.dtype)
+        for i in range(out.size):
+            grads = engine.array_vjp(order, out, seeds[i].reshape(out.shape), leaves)
+            for j, g in zip(jac, grads):
+                if g is not None:
+                    j[i] = g
+    return [j.reshape(out.shape + x.shape) for j, x in zip(jac, leaves)]
 
 
 def jacobian(fn, argnums=0):
@@ -525,13 +535,31 @@ def jacfwd(fn, argnums=0):
 
 def hessian(fn, argnums=0):
     """``hessian(f)(*args)``: the matrix of second derivatives of a single-valued ``f``
-    with respect to ``args[argnums]`` (an int), of shape ``arg.shape + arg.shape``:
-    the Jacobian of the gradient, reverse over reverse (``jacobian(grad(f))``), as
-    ``torch.autograd.functional.hessian``."""
-    if not isinstance(argnums, int):
-        raise TypeError("hessian: argnums must be one int (the Hessian with respect to "
-                        "one argument); flatten several into one vector first")
-    return jacobian(grad(fn, argnums), argnums)
+    with respect to ``args[argnums]``, of shape ``arg.shape + arg.shape``: the Jacobian
+    of the gradient, reverse over reverse (``jacobian(grad(f))``), as
+    ``torch.autograd.functional.hessian``. For a tuple ``argnums``, the nested tuple of
+    blocks ``H[i][j] = ∂²f/∂args[i]∂args[j]`` (shape ``args[i].shape + args[j].shape``),
+    as ``torch.func.hessian`` and ``jax.hessian``.
+
+    The gradient's graph is recorded once; each row is then a first-order backward pass
+    through it, on arrays."""
+    nums = _argnums(argnums)
+
+    @functools.wraps(fn)
+    def wrapped(*args):
+        nested = _transforms.depth > 0
+        args, leaves = _leaves(args, nums, nested)
+        with _transform():
+            out = fn(*args)
+            if not isinstance(out, Tensor) or out.size != 1:
+                shape = out.shape if isinstance(out, Tensor) else type(out).__name__
+                raise TypeError(f"hessian: the function must return a one-value Tensor, "
+                                f"got {shape}")
+            grads = [_zeros_if_none(g, x) for g, x in zip(_graph_grads(out, leaves), leaves)]
+        blocks = tuple(tuple(_jacobian_of(g, leaves, nested)) for g in grads)
+        return blocks[0][0] if isinstance(argnums, int) else blocks
+
+    return wrapped
 
 
 def hvp(fn, inputs, v):

@@ -98,24 +98,24 @@ def array_function(self, func, types, args, kwargs):
     Tensor = _tensor.Tensor
     if not all(issubclass(t, (Tensor, np.ndarray)) for t in types):
         return NotImplemented
-    name = _function_name(func)
     if kwargs.get("out") is not None:
-        raise _out_error(name)
+        raise _out_error(_function_name(func))
     if func in _ANSWERED_FUNCTIONS:
         return func(*_values(args), **_values(kwargs))
     entry = _FUNCTIONS.get(func)
     if entry is None:
-        raise _refusal(name, func)
-    return _call(name, entry, args, kwargs)
+        raise _refusal(_function_name(func), func)
+    return _call(func, entry, args, kwargs)
 
 
-def _call(name: str, entry, args, kwargs):
+def _call(func, entry, args, kwargs):
     """Run ``entry``'s handler on NumPy's arguments, refusing those it takes only at
-    NumPy's default value."""
+    NumPy's default value (``func``: the NumPy function, or its name for messages)."""
     fixed = entry.fixed
     given = {k: v for k, v in zip(entry.positional, args) if k in fixed}
     given.update((k, v) for k, v in kwargs.items() if k in fixed)
     if given:
+        name = func if isinstance(func, str) else _function_name(func)
         _check_defaults(name, entry.ag, given, fixed)
     return entry.handler(*args, **kwargs)
 

@@ -538,6 +538,8 @@ class Clip(Function):
     @staticmethod
     def backward(ctx, grad):
         (a,), lo, hi = ctx.saved, ctx.lo, ctx.hi
+        if not isinstance(a, _ARRAYS):  # a Tensor (create_graph): the mask needs its values
+            a = a.data
         inside = np.ones(np.shape(a), dtype=bool)
         if lo is not None:
             inside = np.logical_and(inside, a >= lo)
@@ -797,16 +799,17 @@ class Transpose(Function):
 
     @staticmethod
     def forward(ctx, a, axes=None):
+        nd = np.ndim(a)
         if axes is not None:
             _check_axes("transpose", a, axes)
-            if len(axes) != np.ndim(a) or len(set(np.mod(axes, max(np.ndim(a), 1)))) != len(axes):
+            if len(axes) != nd or len({int(ax) % max(nd, 1) for ax in axes}) != len(axes):
                 raise ValueError(
-                    f"transpose: axes {tuple(axes)} are not a permutation of the {np.ndim(a)} "
+                    f"transpose: axes {tuple(axes)} are not a permutation of the {nd} "
                     f"axes of shape {np.shape(a)}; name each axis once, e.g. "
-                    f"{tuple(reversed(range(np.ndim(a))))}")
+                    f"{tuple(reversed(range(nd)))}")
         out = np.transpose(a, axes)
         # negative axes normalised, so that argsort in backward inverts the permutation
-        ctx.axes = None if axes is None else tuple(ax % np.ndim(a) for ax in axes)
+        ctx.axes = None if axes is None else tuple(ax % nd for ax in axes)
         return out
 
     @staticmethod

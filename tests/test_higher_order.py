@@ -300,3 +300,42 @@ def test_create_graph_keeps_float32_and_runs_hooks_on_tensors():
     z.sum().backward(create_graph=True)
     assert seen == [ag.Tensor]
     np.testing.assert_allclose(w.grad.data, 4 * w.data)  # the hook's doubling is kept
+
+
+# ----------------------------------------------------------------- hessian over several arguments
+
+
+def test_hessian_argnums_tuple_gives_the_blocks_of_torch_func_hessian():
+    def f(p, q, c):  # np.tanh: p is an array where it is not differentiated
+        return ((np.tanh(p) @ q) ** 2).sum() + (p**3).sum() * c
+
+    def f_torch(p, q, c):
+        return ((p.tanh() @ q) ** 2).sum() + (p**3).sum() * c
+
+    rng = np.random.default_rng(3)
+    p, q, c = rng.standard_normal((2, 3)), rng.standard_normal(3), 0.7
+    ours = ag.hessian(f, argnums=(0, 1))(p, q, c)
+    theirs = torch.func.hessian(f_torch, argnums=(0, 1))(
+        torch.tensor(p), torch.tensor(q), c)
+    assert len(ours) == 2 and all(len(row) == 2 for row in ours)
+    for i in range(2):
+        for j in range(2):
+            assert ours[i][j].shape == tuple(theirs[i][j].shape)
+            np.testing.assert_allclose(ours[i][j], theirs[i][j].numpy(), **TOL)
+    (only,) = ag.hessian(f, argnums=(1,))(p, q, c)
+    np.testing.assert_allclose(only[0], ours[1][1], **TOL)
+    np.testing.assert_allclose(ag.hessian(f, argnums=0)(p, q, c), ours[0][0], **TOL)
+
+
+def test_hessian_where_the_gradient_does_not_depend_on_an_argument():
+    # f is linear in q: the q-q block is zeros; nested in grad, blocks carry a graph
+    def f(p, q):
+        return (p**2).sum() * 3.0 + q.sum()
+
+    p, q = np.array([1.0, -2.0]), np.array([0.5, 0.25, 4.0])
+    (hpp, hpq), (hqp, hqq) = ag.hessian(f, argnums=(0, 1))(p, q)
+    np.testing.assert_allclose(hpp, 6 * np.eye(2), **TOL)
+    assert hpq.shape == (2, 3) and hqp.shape == (3, 2) and hqq.shape == (3, 3)
+    assert not hpq.any() and not hqp.any() and not hqq.any()
+    third = ag.grad(lambda x: ag.hessian(lambda y: (y**4).sum())(x).sum())(p)
+    np.testing.assert_allclose(third, 24 * p, **TOL)
