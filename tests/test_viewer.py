@@ -355,3 +355,35 @@ def test_trace_pictures_stay_small_enough_to_ship():
     assert all(len(fr) == len(f.frames[0]) for fr in f.frames)
     np.testing.assert_array_equal(
         [len(set(fr)) for fr in f.frames], [len(f.frames[0])] * len(f.frames))
+
+
+def test_loop_page_stays_small_and_its_panels_list_the_gradients_nearby(tmp_path):
+    """The side panel of a step lists the gradients that change in it, those of the
+    tensors it feeds and the latest few, and counts the rest: the 300-op loop's page
+    stays under 6 MB (frames ~4.6 MB, panels well under 1 MB) instead of listing every
+    gradient so far at every step."""
+    require(dot_missing(), "the page test")
+    from autograd.viz.explain import LEDGER_RECENT, ledger_rows, panel_html
+
+    trace = ag.trace_backward(loop_loss(), max_nodes=None)
+    path = trace.to_html(tmp_path / "loop.html")
+    assert os.path.getsize(path) < 6_000_000
+    assert sum(len(panel_html(trace, s).encode()) for s in trace.steps) < 1_000_000
+    m = trace.model
+    step = trace[200]
+    rows, rest = ledger_rows(trace, step)
+    everything = trace.ledger(200)
+    labels = [r[0] for r in rows]
+    assert rest == len(everything) - len(rows) > 100
+    assert labels == [r[0] for r in everything if r[0] in labels]  # the ledger's order
+    tid = m.ids[step.tensor]
+    fed = {m.nodes[m.nodes[m.edges[e].op].out].label for e in m.uses[tid]}
+    sent = {name for name, _, _ in step.sent}
+    assert {step.label, "w"} | fed | sent <= set(labels)  # w: first got one at step 1
+    assert [r[0] for r in everything[-LEDGER_RECENT:]] == labels[-LEDGER_RECENT:]
+    assert f"and {rest} earlier gradients" in panel_html(trace, step)
+    # a small graph lists every gradient at every step
+    a, b = ag.Tensor(2.0, requires_grad=True, name="a"), ag.Tensor(3.0, requires_grad=True)
+    small = ag.trace_backward((a * b + a).tanh())
+    for s in small.steps[:-1]:
+        assert ledger_rows(small, s) == (small.ledger(s.index), 0)

@@ -19,7 +19,7 @@ from ..ops import GetItem, Transpose
 from .model import GraphModel, TensorNode
 from .text import format_number, short
 
-__all__ = ["expression", "headline", "describe", "panel_html"]
+__all__ = ["expression", "headline", "describe", "panel_html", "ledger_rows"]
 
 
 def expression(model: GraphModel, oid: str) -> str:
@@ -141,16 +141,46 @@ def panel_html(trace, step) -> str:
     if step.created_at:
         h.append(f'<p class="where">made at <code>{escape(step.created_at)}</code></p>')
     if step.kind != "done":
-        rows = []
-        for label, g, complete, fresh in trace.ledger(step.index):
-            cls = ' class="new"' if fresh else ""
-            rows.append(f"<tr{cls}><td>{escape(label)}</td><td class='st'>"
-                        f"{'complete' if complete else 'so far'}</td>"
-                        f"<td><code>{escape(short(g, 6))}</code></td></tr>")
-        if rows:
-            h.append('<div class="k">gradients accumulated so far</div>'
-                     '<table class="acc">' + "".join(rows) + "</table>")
+        h.append(_ledger_html(trace, step))
     return "\n".join(h)
+
+
+LEDGER_RECENT = 6  # rows of the ledger kept besides this step's own
+
+
+def ledger_rows(trace, step, recent: int = LEDGER_RECENT):
+    """The rows of ``trace.ledger`` that the panel of ``step`` lists, and how many it
+    leaves out: the gradients that change in this step (the current tensor and its
+    inputs), those of the tensors it feeds (whose gradients made this one), and the
+    ``recent`` that arrived last; the others only as a count."""
+    rows = trace.ledger(step.index)
+    m = trace.model
+    near = set()
+    if step.tensor is not None:  # the outputs of the ops using the current tensor
+        tid = m.ids[step.tensor]
+        near = {m.nodes[m.nodes[m.edges[e].op].out].label for e in m.uses.get(tid, ())}
+    keep = [k for k, (label, _, _, fresh) in enumerate(rows)
+            if fresh or label in near or k >= len(rows) - recent]
+    return [rows[k] for k in keep], len(rows) - len(keep)
+
+
+def _ledger_html(trace, step) -> str:
+    """The table "gradients accumulated so far" of ``step``'s panel ("" when empty)."""
+    rows, rest = ledger_rows(trace, step)
+    if not rows:
+        return ""
+    cells = []
+    for label, g, complete, fresh in rows:
+        cls = ' class="new"' if fresh else ""
+        cells.append(f"<tr{cls}><td>{escape(label)}</td><td class='st'>"
+                     f"{'complete' if complete else 'so far'}</td>"
+                     f"<td><code>{escape(short(g, 6))}</code></td></tr>")
+    more = ""
+    if rest:
+        more = (f'<p class="more">and {rest} earlier gradient{"s" if rest > 1 else ""} '
+                f"(all in <code>trace.accumulated({step.index})</code>)</p>")
+    return ('<div class="k">gradients accumulated so far</div>'
+            '<table class="acc">' + "".join(cells) + "</table>" + more)
 
 
 def _kv(key, expr, g) -> str:

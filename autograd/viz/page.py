@@ -60,6 +60,7 @@ PANEL_CSS = """
 .panel table.acc td.st{color:#6B7480;white-space:nowrap}
 .panel table.acc tr.new td{background:#FFF8E1;font-weight:600}
 .panel .where{font-size:12px;color:#6B7480}
+.panel .more{font-size:12px;color:#6B7480;margin:4px 0}
 """
 
 _PAGE_CSS = """
