@@ -294,3 +294,19 @@ def test_collapsed_nn_style_graph_renders(tmp_path):
     svg = g.svg()
     assert svg.count('class="node module') == 6
     assert "|g|" in svg  # parameter gradients summarised inside module boxes
+
+
+def test_none_inputs_are_not_drawn():
+    """An op given ``None`` for an optional input (a convolution without bias) shows no
+    constant for it: no "NoneType" box, in the drawing or in the trace."""
+    rng = np.random.default_rng(0)
+    x = ag.Tensor(rng.normal(size=(1, 2, 5, 5)), name="x")
+    w = ag.Tensor(rng.normal(size=(3, 2, 3, 3)), requires_grad=True, name="w")
+    y = ag.functional.conv2d(x, w).sum()
+    model = ag.viz.model.GraphModel.build(y)
+    assert not [n for n in model.nodes.values() if isinstance(n, ag.viz.model.ConstNode)]
+    assert "NoneType" not in ag.draw_graph(y).source
+    trace = ag.trace_backward(y)
+    assert "NoneType" not in trace.draw(1).source
+    (conv,) = [s for s in trace.steps if s.kind == "op" and s.op.startswith("Conv")]
+    assert "None" not in conv.expression and "(x, w" in conv.expression

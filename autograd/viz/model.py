@@ -6,7 +6,8 @@
 - one ``TensorNode`` per tensor (its role: parameter, input, intermediate or output);
 - one ``OpNode`` per op, with the symbol drawn for it and a short detail (an axis, an
   index, clip bounds);
-- one ``ConstNode`` per plain number or array passed to an op;
+- one ``ConstNode`` per plain number or array passed to an op (``None`` passed for an
+  optional input, such as a convolution's bias, is left out);
 - the ``Edge`` list: each input into its op, each op into its result.
 
 Node ids follow the topological order, so the same graph always gets the same ids (and
@@ -208,6 +209,8 @@ class GraphModel:
                         add_tensor(p, "parameter" if p.requires_grad else "input")
                     carries = bool(needs[j]) if j < len(needs) else False
                     pending.append(Edge(m.ids[p], oid, m.ids[p], oid, j, carries))
+                elif p is None:  # an optional input not given (a conv without bias)
+                    continue
                 else:
                     cid = f"c{n_const}"
                     n_const += 1
