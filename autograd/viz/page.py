@@ -15,13 +15,14 @@ from html import escape
 __all__ = ["PANEL_CSS", "page", "clean_svg"]
 
 
-def page(title: str, frames, panels: list) -> str:
+def page(title: str, frames, panels: list, scopes: list | None = None) -> str:
     """The whole page: the viewer (``viewer.viewer_html``) of ``frames`` (a
-    ``frames.Frames``) with one HTML panel in ``panels`` per step, step 0 shown first."""
+    ``frames.Frames``) with one HTML panel in ``panels`` per step, step 0 shown first;
+    ``scopes``: the module each step works in, to fold the others (None: none folded)."""
     from .viewer import viewer_html
 
     return _PAGE.format(title=escape(title), css=_PAGE_CSS,
-                        viewer=viewer_html(frames, panels, "viewer", page_keys=True,
+                        viewer=viewer_html(frames, panels, "viewer", page_keys=True, scopes=scopes,
                                            height="calc(100vh - 150px)"))
 
 
