@@ -147,6 +147,10 @@ def _drive(page, root_sel: str, n: int, name: str, shots: list) -> None:
     for k in (mid + 1, mid + 2):
         page.keyboard.press("ArrowRight")
         check(k)
+    # back from the whole graph: "Follow" brings the current node into view at 100 %
+    root.get_by_role("button", name="Fit").click()
+    root.get_by_role("button", name="Follow").click()
+    check(mid + 2)
     page.keyboard.press("End")
     check(n)
     # zoom and pan by the user: the view stops following until "Follow"

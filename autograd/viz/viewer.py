@@ -281,10 +281,15 @@ function chainruleViewer(root, pageKeys) {
   const mid = () => [stage.clientWidth / 2, stage.clientHeight / 2];
   q(".crv-in").addEventListener("click", () => { user(); zoomAt(1.25, ...mid()); apply(); });
   q(".crv-out").addEventListener("click", () => { user(); zoomAt(0.8, ...mid()); apply(); });
-  q(".crv-one").addEventListener("click", () => { z = 1; centre(current(), true); apply(); });
+  // the current node is measured before the scale changes (current() divides by z)
+  function actual() { const c = current(); z = 1; centre(c, true); apply(); }
+  q(".crv-one").addEventListener("click", actual);
   q(".crv-fit").addEventListener("click", () => { user(); fit(); apply(); });
   follow.addEventListener("click", () => {
-    following = true; if (z < 0.75) z = 1; centre(current(), true); apply();
+    following = true;
+    const c = current();
+    if (z < 0.75) z = 1;
+    centre(c, true); apply();
   });
   stage.addEventListener("wheel", (e) => {
     e.preventDefault(); user();
@@ -329,7 +334,7 @@ function chainruleViewer(root, pageKeys) {
       "+": () => { user(); zoomAt(1.25, ...mid()); apply(); },
       "=": () => { user(); zoomAt(1.25, ...mid()); apply(); },
       "-": () => { user(); zoomAt(0.8, ...mid()); apply(); },
-      "0": () => { z = 1; centre(current(), true); apply(); },
+      "0": actual,
       f: () => { user(); fit(); apply(); },
       c: () => follow.click(),
     }[k];
