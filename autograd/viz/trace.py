@@ -56,11 +56,12 @@ class TraceStep:
     tensor : Tensor or None
         The tensor whose gradient dL/d(tensor) is complete at this step.
     label : str
-        Its name in the drawings (``tensor.name``, or ``v<k>`` when unnamed).
+        Its name in the drawings: ``tensor.name``; when unnamed, where it was made
+        (``layers.1.sigmoid``), a short expression (``a*b``) or ``v<k>``.
     op : str or None
         The op that made the tensor (class name, e.g. ``"Mul"``) for an ``"op"`` step.
     expression : str
-        How the tensor was made, e.g. ``"v5 = σ(v4)"``.
+        How the tensor was made, e.g. ``"v5 = σ(v4)"`` (``"a * b"`` for ``a*b``).
     rule : str or None
         The op's local derivative as text (the op class's ``rule``).
     grad : ndarray or None
