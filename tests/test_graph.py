@@ -294,3 +294,50 @@ def test_collapsed_nn_style_graph_renders(tmp_path):
     svg = g.svg()
     assert svg.count('class="node module') == 6
     assert "|g|" in svg  # parameter gradients summarised inside module boxes
+
+
+def test_none_inputs_are_not_drawn():
+    """An op given ``None`` for an optional input (a convolution without bias) shows no
+    constant for it: no "NoneType" box, in the drawing or in the trace."""
+    rng = np.random.default_rng(0)
+    x = ag.Tensor(rng.normal(size=(1, 2, 5, 5)), name="x")
+    w = ag.Tensor(rng.normal(size=(3, 2, 3, 3)), requires_grad=True, name="w")
+    y = ag.functional.conv2d(x, w).sum()
+    model = ag.viz.model.GraphModel.build(y)
+    assert not [n for n in model.nodes.values() if isinstance(n, ag.viz.model.ConstNode)]
+    assert "NoneType" not in ag.draw_graph(y).source
+    trace = ag.trace_backward(y)
+    assert "NoneType" not in trace.draw(1).source
+    (conv,) = [s for s in trace.steps if s.kind == "op" and s.op.startswith("Conv")]
+    assert "None" not in conv.expression and "(x, w" in conv.expression
+
+
+def test_unnamed_results_of_named_inputs_are_named_by_their_expression():
+    """Outside any module, a result made from named inputs is named after the short
+    expression that made it, in draw_graph and in the trace alike; a long one, one with
+    an unnamed input, or a second result of the same expression stays v<k>."""
+    a = ag.Tensor(2.0, requires_grad=True, name="a")
+    b = ag.Tensor(3.0, requires_grad=True, name="b")
+    c = ag.Tensor(-1.0, requires_grad=True, name="c")
+    u = ag.Tensor(0.5, requires_grad=True)  # unnamed leaf: v<k>
+    h = (a + b) * c  # (a+b)*c: parentheses where they are needed
+    t = (a * b + c).tanh()  # tanh(a*b+c): 11 characters
+    long = t * h  # tanh(a*b+c)*((a+b)*c): too long
+    again = a * b  # a*b again: not a second a*b
+    ua = u * a  # an unnamed input
+    root = (long + ua + again).sum()
+    model = ag.viz.model.GraphModel.build(root)
+    labels = {n.tensor: n.label for n in model.nodes.values()
+              if isinstance(n, ag.viz.model.TensorNode)}
+    assert labels[h] == "(a+b)*c" and labels[t] == "tanh(a*b+c)"
+    for x in (long, again, u, ua):
+        assert re.fullmatch(r"v\d+", labels[x]), labels[x]
+    assert "a*b" in labels.values() and "a+b" in labels.values()
+    src = ag.draw_graph(root).source
+    for name in ("(a+b)*c", "tanh(a*b+c)", "a*b+c"):
+        assert f">{name}<" in src
+    trace = ag.trace_backward(root)
+    assert {s.label for s in trace.steps if s.kind == "op"} >= {"(a+b)*c", "tanh(a*b+c)"}
+    step = next(s for s in trace.steps if s.label == "tanh(a*b+c)")
+    assert step.expression == "tanh(a*b+c)"
+    assert "dL/d(a*b+c) += dL/d(tanh(a*b+c))" in step.describe()

@@ -147,6 +147,10 @@ def _drive(page, root_sel: str, n: int, name: str, shots: list) -> None:
     for k in (mid + 1, mid + 2):
         page.keyboard.press("ArrowRight")
         check(k)
+    # back from the whole graph: "Follow" brings the current node into view at 100 %
+    root.get_by_role("button", name="Fit").click()
+    root.get_by_role("button", name="Follow").click()
+    check(mid + 2)
     page.keyboard.press("End")
     check(n)
     # zoom and pan by the user: the view stops following until "Follow"
@@ -183,6 +187,92 @@ def test_page_keeps_the_current_step_legible(browser, tmp_path, name):
         _drive(page, "#viewer", len(trace) - 1, f"page_{name}", [])
         # the overview marks the current node
         assert page.locator(".crv-mini-dot").is_visible()
+        assert not errors, errors
+    finally:
+        page.close()
+
+
+def deep_mlp_loss():
+    """An MLP 4-6-6-6-6-6-6-1 with tanh: 13 modules, 49 nodes (modules folded)."""
+    import nn
+
+    rng = np.random.default_rng(0)
+    layers = []
+    for a, b in [(4, 6)] + [(6, 6)] * 5 + [(6, 1)]:
+        layers += [nn.Linear(a, b), nn.Tanh()]
+    model = nn.Sequential(*layers[:-1])
+    x = ag.Tensor(rng.normal(size=(8, 4)), name="x")
+    y = ag.Tensor(rng.normal(size=(8, 1)), name="y")
+    return ((model(x) - y) ** 2).mean()
+
+
+# Where a point of a node shows: the topmost element at the centre of its first text.
+_HIT = r"""
+([root, id]) => {
+  const g = document.querySelector(root).querySelector(`.crv-canvas g[id="${id}"]`);
+  const r = g.querySelector("text").getBoundingClientRect();
+  const el = document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2);
+  return {node: !!el && g.contains(el), fold: !!el && !!el.closest(".crv-fold"),
+          x: (r.left + r.right) / 2, y: (r.top + r.bottom) / 2};
+}
+"""
+
+
+def test_modules_fold_until_the_step_enters_them(browser, tmp_path):
+    """On a big graph each module is one box with its name until the current step is in
+    it (or it is clicked): measured in the page, by what lies on top of its nodes."""
+    trace = ag.trace_backward(deep_mlp_loss())
+    scopes = trace.step_scopes()
+    assert scopes is not None and scopes[-1] == "*"
+    assert ag.trace_backward(mlp_loss()).step_scopes() is None  # small: as before
+    m = trace.model
+    module = "4"  # a Linear layer in the middle
+    inner = next(n.id for n in m.nodes.values() if n.scope == module
+                 and isinstance(n, ag.viz.model.TensorNode) and not n.named)
+    outside = 1  # the first op step, outside any module
+    assert scopes[outside] == ""
+    inside = scopes.index(module)
+    path = trace.to_html(tmp_path / "deep.html")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto("file://" + os.path.abspath(path))
+        page.locator("#viewer .crv-fit").click()  # the whole graph, so every node is on screen
+
+        def hit(i):
+            page.evaluate(f"document.querySelector('#viewer').chainrule.show({i})")
+            return page.evaluate(f"({_HIT})", ["#viewer", inner])
+
+        fold = page.locator(f'#viewer .crv-canvas .crv-fold[data-scope="{module}"]')
+        h = hit(outside)
+        assert h["fold"] and not h["node"], h  # covered by its module's box
+        assert fold.is_visible() and fold.locator("text").first.text_content() == module
+        h = hit(inside)
+        assert h["node"] and not h["fold"], h
+        assert not fold.is_visible()
+        # every step's current tensor lies uncovered
+        for i, s in enumerate(trace.steps[:-1]):
+            if s.tensor is not None:
+                hit(i)
+                c = page.evaluate(f"({_HIT})", ["#viewer", m.ids[s.tensor]])
+                assert c["node"], (i, s.label, c)
+        # the last step opens every module (its leaves are current)
+        hit(len(trace) - 1)
+        assert page.locator("#viewer .crv-canvas .crv-fold:visible").count() == 0
+        # a click opens a module; a click on its name closes it again
+        h = hit(outside)
+        page.mouse.click(h["x"], h["y"])
+        h = hit(outside)
+        assert h["node"] and not h["fold"], h
+        name = page.locator(f'#viewer .crv-canvas g.cluster:has(text:text-is("{module}")) text')
+        box = name.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        assert hit(outside)["fold"]
+        if SHOTS:
+            page.evaluate("document.querySelector('#viewer').chainrule.show(5)")
+            page.locator("#viewer .crv-follow").click()
+            page.screenshot(path=os.path.join(SHOTS, "viewer_page_folded_step5.png"))
         assert not errors, errors
     finally:
         page.close()
@@ -355,3 +445,35 @@ def test_trace_pictures_stay_small_enough_to_ship():
     assert all(len(fr) == len(f.frames[0]) for fr in f.frames)
     np.testing.assert_array_equal(
         [len(set(fr)) for fr in f.frames], [len(f.frames[0])] * len(f.frames))
+
+
+def test_loop_page_stays_small_and_its_panels_list_the_gradients_nearby(tmp_path):
+    """The side panel of a step lists the gradients that change in it, those of the
+    tensors it feeds and the latest few, and counts the rest: the 300-op loop's page
+    stays under 6 MB (frames ~4.6 MB, panels well under 1 MB) instead of listing every
+    gradient so far at every step."""
+    require(dot_missing(), "the page test")
+    from autograd.viz.explain import LEDGER_RECENT, ledger_rows, panel_html
+
+    trace = ag.trace_backward(loop_loss(), max_nodes=None)
+    path = trace.to_html(tmp_path / "loop.html")
+    assert os.path.getsize(path) < 6_000_000
+    assert sum(len(panel_html(trace, s).encode()) for s in trace.steps) < 1_000_000
+    m = trace.model
+    step = trace[200]
+    rows, rest = ledger_rows(trace, step)
+    everything = trace.ledger(200)
+    labels = [r[0] for r in rows]
+    assert rest == len(everything) - len(rows) > 100
+    assert labels == [r[0] for r in everything if r[0] in labels]  # the ledger's order
+    tid = m.ids[step.tensor]
+    fed = {m.nodes[m.nodes[m.edges[e].op].out].label for e in m.uses[tid]}
+    sent = {name for name, _, _ in step.sent}
+    assert {step.label, "w"} | fed | sent <= set(labels)  # w: first got one at step 1
+    assert [r[0] for r in everything[-LEDGER_RECENT:]] == labels[-LEDGER_RECENT:]
+    assert f"and {rest} earlier gradients" in panel_html(trace, step)
+    # a small graph lists every gradient at every step
+    a, b = ag.Tensor(2.0, requires_grad=True, name="a"), ag.Tensor(3.0, requires_grad=True)
+    small = ag.trace_backward((a * b + a).tanh())
+    for s in small.steps[:-1]:
+        assert ledger_rows(small, s) == (small.ledger(s.index), 0)

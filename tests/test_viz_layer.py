@@ -71,7 +71,7 @@ except ag.GraphvizNotFoundError as err:
 """)
     lines = out.stdout.splitlines()
     assert [ln.split(" ->")[0] for ln in lines] == ["draw_graph", "GraphDrawing",
-                                                    "grad [1.0, -2.0] v1 = w * w", "to_html"]
+                                                    "grad [1.0, -2.0] w * w", "to_html"]
     for line in (lines[0], lines[1], lines[3]):
         assert "`graphviz` Python package" in line and "`pip install graphviz`" in line
         assert "apt-get install graphviz" in line  # and the dot program it will need

@@ -11,25 +11,29 @@ page and the widget.
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 import numpy as np
 
 from ..ops import GetItem, Transpose
-from .model import GraphModel, TensorNode
+from .model import ATOM, GraphModel, TensorNode, operands
 from .text import format_number, short
 
-__all__ = ["expression", "headline", "describe", "panel_html"]
+__all__ = ["expression", "headline", "describe", "panel_html", "ledger_rows"]
 
 
 def expression(model: GraphModel, oid: str) -> str:
-    """``"v5 = σ(v4)"``: how op ``oid``'s result was made, in the drawing's names."""
+    """``"v5 = σ(v4)"``: how op ``oid``'s result was made, in the drawing's names; just
+    ``"a * b"`` for a result named after that expression (``a*b``)."""
     op = model.nodes[oid]
     out = model.nodes[op.out].label
-    args = []
+    args, precs = [], []
     for e in model.in_edges[oid]:
         node = model.nodes[model.edges[e].src]
         args.append(node.label if isinstance(node, TensorNode) else node.text)
+        precs.append(node.precedence if isinstance(node, TensorNode) else ATOM)
+    args = operands(op.ctx, args, precs)  # (a+b) * c
     infix = getattr(op.ctx, "infix", None)
     if isinstance(op.ctx, GetItem) and len(args) == 1:  # written as in code: a[1:]
         rhs = f"{args[0]}{op.detail}"
@@ -44,6 +48,8 @@ def expression(model: GraphModel, oid: str) -> str:
         rhs = f"{fn}({', '.join(args)})"
         if op.detail:
             rhs = rhs[:-1] + f", {op.detail})"
+    if rhs.replace(" ", "") == out.replace(" ", ""):  # named after it: a*b, not a*b = a * b
+        return rhs
     return f"{out} = {rhs}"
 
 
@@ -51,7 +57,7 @@ def headline(step) -> str:
     """One line saying what ``step`` (a ``TraceStep``) does."""
     if step.kind == "forward":
         return (f"forward pass done; backward starts at {step.label} with "
-                f"dL/d{step.label} = {short(step.grad)}")
+                f"dL/d{_d(step.label)} = {short(step.grad)}")
     if step.kind == "op":
         parents = ", ".join(s[0] for s in step.sent) or "nothing"
         return f"backward through {step.expression}: gradient sent to {parents}"
@@ -67,14 +73,14 @@ def describe(trace, step) -> str:
     """One plain-text paragraph saying what happens at ``step`` of ``trace``."""
     lines = [f"Step {step.index} of {len(trace) - 1}: {headline(step)}."]
     if step.kind == "op":
-        lines.append(f"dL/d{step.label} = {short(step.grad, 8)}")
+        lines.append(f"dL/d{_d(step.label)} = {short(step.grad, 8)}")
         if step.rule:
             lines.append(f"local rule ({step.op}): {step.rule}")
         for name, _, g in step.sent:
-            lines.append(f"dL/d{name} += dL/d{step.label} · ∂{step.label}/∂{name} "
+            lines.append(f"dL/d{_d(name)} += dL/d{_d(step.label)} · ∂{_d(step.label)}/∂{_d(name)} "
                          f"= {short(g, 8)}")
     elif step.kind == "leaf":
-        lines.append(f"dL/d{step.label} = {short(step.grad, 8)}")
+        lines.append(f"dL/d{_d(step.label)} = {short(step.grad, 8)}")
     elif step.kind == "done":
         for label, g in trace.leaf_grads().items():
             if label in trace.earlier_grads:  # .grad also holds an earlier pass
@@ -102,29 +108,29 @@ def panel_html(trace, step) -> str:
                  "visits the nodes from the output back to the inputs, in reverse "
                  "topological order, so each node's gradient is complete before it "
                  "is passed on.</p>")
-        h.append(_kv("seed", f"dL/d{step.label}", step.grad))
+        h.append(_kv("seed", f"dL/d{_d(step.label)}", step.grad))
     elif step.kind == "op":
         h.append(f'<p class="expr">{escape(step.expression)}</p>')
-        sym = step.expression.split("=", 1)[1].strip() if "=" in step.expression else ""
+        sym = step.expression.split(" = ", 1)[-1].strip()
         h.append(f"<p>Every gradient for <b>{escape(step.label)}</b> has arrived. The "
                  f"engine multiplies it by the local derivative of "
                  f"<code>{escape(sym)}</code> and sends the result to each input "
                  "(the chain rule).</p>")
-        h.append(_kv("gradient arriving", f"dL/d{step.label}", step.grad))
+        h.append(_kv("gradient arriving", f"dL/d{_d(step.label)}", step.grad))
         if step.rule:
             h.append(f'<div class="rule"><span class="k">local rule ({escape(step.op)})'
                      f'</span> <code>{escape(step.rule)}</code></div>')
         if step.sent:
             h.append('<div class="k">chain rule: sent to each input</div>')
             for name, _, g in step.sent:
-                h.append(_kv(None, f"dL/d{name} += dL/d{step.label} · "
-                             f"∂{step.label}/∂{name}", g))
+                h.append(_kv(None, f"dL/d{_d(name)} += dL/d{_d(step.label)} · "
+                             f"∂{_d(step.label)}/∂{_d(name)}", g))
         else:
             h.append("<p>No input of this op needs a gradient.</p>")
     elif step.kind == "leaf":
         h.append(f"<p><b>{escape(step.label)}</b> was not made by an op: its gradient "
                  "is complete and is added to its <code>.grad</code>.</p>")
-        h.append(_kv("gradient", f"dL/d{step.label}", step.grad))
+        h.append(_kv("gradient", f"dL/d{_d(step.label)}", step.grad))
     else:
         h.append("<p>Every leaf that requires grad now holds dL/dleaf in "
                  "<code>.grad</code>:</p>")
@@ -141,16 +147,52 @@ def panel_html(trace, step) -> str:
     if step.created_at:
         h.append(f'<p class="where">made at <code>{escape(step.created_at)}</code></p>')
     if step.kind != "done":
-        rows = []
-        for label, g, complete, fresh in trace.ledger(step.index):
-            cls = ' class="new"' if fresh else ""
-            rows.append(f"<tr{cls}><td>{escape(label)}</td><td class='st'>"
-                        f"{'complete' if complete else 'so far'}</td>"
-                        f"<td><code>{escape(short(g, 6))}</code></td></tr>")
-        if rows:
-            h.append('<div class="k">gradients accumulated so far</div>'
-                     '<table class="acc">' + "".join(rows) + "</table>")
+        h.append(_ledger_html(trace, step))
     return "\n".join(h)
+
+
+LEDGER_RECENT = 6  # rows of the ledger kept besides this step's own
+
+
+def ledger_rows(trace, step, recent: int = LEDGER_RECENT):
+    """The rows of ``trace.ledger`` that the panel of ``step`` lists, and how many it
+    leaves out: the gradients that change in this step (the current tensor and its
+    inputs), those of the tensors it feeds (whose gradients made this one), and the
+    ``recent`` that arrived last; the others only as a count."""
+    rows = trace.ledger(step.index)
+    m = trace.model
+    near = set()
+    if step.tensor is not None:  # the outputs of the ops using the current tensor
+        tid = m.ids[step.tensor]
+        near = {m.nodes[m.nodes[m.edges[e].op].out].label for e in m.uses.get(tid, ())}
+    keep = [k for k, (label, _, _, fresh) in enumerate(rows)
+            if fresh or label in near or k >= len(rows) - recent]
+    return [rows[k] for k in keep], len(rows) - len(keep)
+
+
+def _ledger_html(trace, step) -> str:
+    """The table "gradients accumulated so far" of ``step``'s panel ("" when empty)."""
+    rows, rest = ledger_rows(trace, step)
+    if not rows:
+        return ""
+    cells = []
+    for label, g, complete, fresh in rows:
+        cls = ' class="new"' if fresh else ""
+        cells.append(f"<tr{cls}><td>{escape(label)}</td><td class='st'>"
+                     f"{'complete' if complete else 'so far'}</td>"
+                     f"<td><code>{escape(short(g, 6))}</code></td></tr>")
+    more = ""
+    if rest:
+        more = (f'<p class="more">and {rest} earlier gradient{"s" if rest > 1 else ""} '
+                f"(all in <code>trace.accumulated({step.index})</code>)</p>")
+    return ('<div class="k">gradients accumulated so far</div>'
+            '<table class="acc">' + "".join(cells) + "</table>" + more)
+
+
+def _d(label: str) -> str:
+    """A name as written after d or ∂: in parentheses when it is an expression
+    (``dL/d(a*b)``, ``∂(tanh(h))``), so the fraction reads unambiguously."""
+    return label if re.fullmatch(r"[\w.#]+", label) else f"({label})"
 
 
 def _kv(key, expr, g) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from html import unescape
 
 from .backend import dot_module
 
@@ -34,6 +35,20 @@ class Frames:
 
     def svg(self, i: int) -> str:
         return self.head + "".join(self.parts[k] for k in self.frames[i]) + self.tail
+
+    def clusters(self) -> list:
+        """The module clusters drawn: ``(label, (x0, y0, x1, y1))`` each, in the SVG's
+        own coordinates, in drawing order (a module before the modules inside it)."""
+        out = []
+        for m in _CLUSTER.finditer(self.head):
+            shape = re.search(r'(?:\sd|points)="([^"]*)"', m.group(1))
+            label = re.search(r"<text\b[^>]*>([^<]*)</text>", m.group(1))
+            if not shape or not label:
+                continue
+            xy = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", shape.group(1))]
+            xs, ys = xy[0::2], xy[1::2]
+            out.append((unescape(label.group(1)), (min(xs), min(ys), max(xs), max(ys))))
+        return out
 
 
 def _pipe(engine: str, source: str, fmt: str, no_op=None) -> str:
@@ -124,6 +139,7 @@ def compose(drawings: list, base: int = 0) -> Frames:
     return Frames(head, parts, frames, tail)
 
 
+_CLUSTER = re.compile(r'<g id="[^"]*" class="cluster">(.*?)</g>', re.S)
 _GROUP = re.compile(r'<g id="([^"]+)" class="(node|edge)[^"]*"')
 
 

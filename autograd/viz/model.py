@@ -6,8 +6,13 @@
 - one ``TensorNode`` per tensor (its role: parameter, input, intermediate or output);
 - one ``OpNode`` per op, with the symbol drawn for it and a short detail (an axis, an
   index, clip bounds);
-- one ``ConstNode`` per plain number or array passed to an op;
+- one ``ConstNode`` per plain number or array passed to an op (``None`` passed for an
+  optional input, such as a convolution's bias, is left out);
 - the ``Edge`` list: each input into its op, each op into its result.
+
+Unnamed tensors are named for the learner: an unnamed root ``L``; a result made in a
+module after its scope and op (``layers.1.sigmoid``); one made elsewhere from named
+inputs after the expression, when short (``a*b``, ``tanh(h)``); any other ``v<k>``.
 
 Node ids follow the topological order, so the same graph always gets the same ids (and
 the same DOT source). What an op looks like comes from the op class itself: its
@@ -27,7 +32,7 @@ from ..tensor import Tensor
 from .text import format_number, shape_text
 
 __all__ = ["GraphModel", "TensorNode", "OpNode", "ConstNode", "Edge", "op_symbol",
-           "op_detail"]
+           "op_detail", "expression_name", "operands", "precedence"]
 
 
 def op_symbol(ctx) -> str:
@@ -102,6 +107,67 @@ def scoped_name(t, seen: dict) -> str:
     return name if seen[name] == 1 else f"{name}#{seen[name]}"
 
 
+EXPRESSION_NAME_MAX = 12  # longer expressions leave a result named v<k>
+
+
+ATOM = 9  # the precedence of a name: never put in parentheses
+_PRECEDENCE = {"**": 4, "*": 3, "/": 3, "@": 3, "+": 2, "-": 2}
+_UNARY = 3.5  # -a: above * and /, below ** (as in Python: -a**2 is -(a**2))
+
+
+def precedence(ctx) -> float:
+    """How tightly the expression an op writes binds: ``ATOM`` for a call (``tanh(a)``)."""
+    infix = getattr(ctx, "infix", None)
+    if not infix or isinstance(ctx, (GetItem, Transpose)):
+        return ATOM
+    if len(ctx.parents) == 1:
+        return _UNARY
+    return _PRECEDENCE.get(infix, 1)
+
+
+def operands(ctx, args: list, precs: list) -> list:
+    """``args`` as written as the operands of ``ctx``'s operator: in parentheses where
+    the expression they stand for binds less tightly (``(a+b)*c``, ``a-(b-c)``, ``(a*b)ᵀ``)."""
+    if isinstance(ctx, (GetItem, Transpose)):
+        return [f"({a})" if p < ATOM else a for a, p in zip(args, precs)]
+    me = precedence(ctx)
+    if me == ATOM:
+        return list(args)
+    out = []
+    for k, (a, p) in enumerate(zip(args, precs)):
+        right = k == 1
+        power = getattr(ctx, "infix", None) == "**"
+        wrap = p < me or (p == me and (right != power))  # a-(b-c), (a**b)**c
+        out.append(f"({a})" if wrap and p < ATOM else a)
+    return out
+
+
+def expression_name(ctx, args: list, precs: list, detail: str) -> str:
+    """A short name for an unnamed result, written as the expression that made it from
+    its inputs' names ``args`` (``a*b``, ``tanh(h)``, ``x[1:]``, ``wᵀ``); ``precs``:
+    how tightly each binds (``precedence``). ``""`` when there is no short one: an
+    argument without a name, an op with options (an axis) or with a symbol that is not a
+    word, or more than ``EXPRESSION_NAME_MAX`` characters."""
+    if not args or any(a is None for a in args):
+        return ""
+    infix = getattr(ctx, "infix", None)
+    parts = operands(ctx, args, precs)
+    if isinstance(ctx, GetItem) and len(args) == 1:
+        text = f"{parts[0]}{detail}"
+    elif isinstance(ctx, Transpose) and len(args) == 1 and not detail:
+        text = f"{parts[0]}ᵀ"
+    elif detail:
+        return ""
+    elif infix and len(args) in (1, 2):
+        text = infix + parts[0] if len(args) == 1 else infix.join(parts)
+    else:
+        sym = op_symbol(ctx)
+        if not (re.fullmatch(r"[A-Za-z_]\w*", sym) or len(sym) == 1):
+            return ""
+        text = f"{sym}({','.join(args)})"
+    return text if len(text) <= EXPRESSION_NAME_MAX else ""
+
+
 def const_text(value) -> str:
     """How a constant passed to an op is labelled: its value, or its kind and shape."""
     a = np.asarray(value)
@@ -120,9 +186,10 @@ class TensorNode:
     id: str
     tensor: object
     kind: str  # parameter | input | intermediate | output
-    label: str  # the name shown: tensor.name, or "v<k>"
+    label: str  # the name shown: tensor.name, a scope or an expression, or "v<k>"
     named: bool
     scope: str = ""
+    precedence: float = 9  # how tightly its name binds, if an expression (``a+b``: 2)
 
 
 @dataclass
@@ -178,18 +245,45 @@ class GraphModel:
         n_ops = n_const = 0
 
         scoped_names: dict = {}  # "layers.1.sigmoid" -> how many tensors have it
+        names: dict = {}  # tensor id -> its name, if it has one (not v<k>)
+        taken: set = set()
+
+        def made_from(t) -> str:
+            args, precs = [], []
+            for p in t._ctx.parents:
+                if isinstance(p, Tensor):
+                    name = names.get(m.ids[p])
+                    prec = m.nodes[m.ids[p]].precedence
+                elif p is None:
+                    continue
+                else:
+                    text = const_text(p)
+                    name = text if re.fullmatch(r"[\d.e+]+", text) else None
+                    prec = ATOM
+                args.append(name)
+                precs.append(prec)
+            text = expression_name(t._ctx, args, precs, op_detail(t._ctx))
+            return "" if text in taken else text
 
         def add_tensor(t, kind):
             k = len(m.ids)
             tid = f"t{k}"
             named = bool(t.name)
             # unnamed: an unnamed root is L (as in dL/dx); a result made inside a module
-            # is named after where it was made (scope and op: "layers.1.sigmoid");
-            # any other is v0, v1, ...
+            # is named after where it was made (scope and op: "layers.1.sigmoid"); one
+            # made elsewhere from named inputs, by the expression if short ("a*b",
+            # "tanh(h)"); any other is v0, v1, ...
             label = t.name if named else ("L" if t is root else scoped_name(t, scoped_names))
+            expr = ""
+            if not label and t._ctx is not None:
+                label = expr = made_from(t)
+            if label:
+                names[tid] = label
+                taken.add(label)
             label = label or f"v{k}"
             m.ids[t] = tid
-            m.nodes[tid] = TensorNode(tid, t, kind, label, named or t is root)
+            m.nodes[tid] = TensorNode(tid, t, kind, label, named or t is root,
+                                      precedence=precedence(t._ctx) if expr else ATOM)
             return tid
 
         for t in order:
@@ -208,6 +302,8 @@ class GraphModel:
                         add_tensor(p, "parameter" if p.requires_grad else "input")
                     carries = bool(needs[j]) if j < len(needs) else False
                     pending.append(Edge(m.ids[p], oid, m.ids[p], oid, j, carries))
+                elif p is None:  # an optional input not given (a conv without bias)
+                    continue
                 else:
                     cid = f"c{n_const}"
                     n_const += 1

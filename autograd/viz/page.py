@@ -15,13 +15,14 @@ from html import escape
 __all__ = ["PANEL_CSS", "page", "clean_svg"]
 
 
-def page(title: str, frames, panels: list) -> str:
+def page(title: str, frames, panels: list, scopes: list | None = None) -> str:
     """The whole page: the viewer (``viewer.viewer_html``) of ``frames`` (a
-    ``frames.Frames``) with one HTML panel in ``panels`` per step, step 0 shown first."""
+    ``frames.Frames``) with one HTML panel in ``panels`` per step, step 0 shown first;
+    ``scopes``: the module each step works in, to fold the others (None: none folded)."""
     from .viewer import viewer_html
 
     return _PAGE.format(title=escape(title), css=_PAGE_CSS,
-                        viewer=viewer_html(frames, panels, "viewer", page_keys=True,
+                        viewer=viewer_html(frames, panels, "viewer", page_keys=True, scopes=scopes,
                                            height="calc(100vh - 150px)"))
 
 
@@ -60,6 +61,7 @@ PANEL_CSS = """
 .panel table.acc td.st{color:#6B7480;white-space:nowrap}
 .panel table.acc tr.new td{background:#FFF8E1;font-weight:600}
 .panel .where{font-size:12px;color:#6B7480}
+.panel .more{font-size:12px;color:#6B7480;margin:4px 0}
 """
 
 _PAGE_CSS = """

@@ -38,6 +38,9 @@ from .view import DrawOptions, Overlay
 
 __all__ = ["trace_backward", "BackwardTrace", "TraceStep"]
 
+# above this many nodes, the viewer folds each module into one box until a step enters it
+FOLD_MIN_NODES = 40
+
 
 @dataclass
 class TraceStep:
@@ -53,11 +56,12 @@ class TraceStep:
     tensor : Tensor or None
         The tensor whose gradient dL/d(tensor) is complete at this step.
     label : str
-        Its name in the drawings (``tensor.name``, or ``v<k>`` when unnamed).
+        Its name in the drawings: ``tensor.name``; when unnamed, where it was made
+        (``layers.1.sigmoid``), a short expression (``a*b``) or ``v<k>``.
     op : str or None
         The op that made the tensor (class name, e.g. ``"Mul"``) for an ``"op"`` step.
     expression : str
-        How the tensor was made, e.g. ``"v5 = σ(v4)"``.
+        How the tensor was made, e.g. ``"v5 = σ(v4)"`` (``"a * b"`` for ``a*b``).
     rule : str or None
         The op's local derivative as text (the op class's ``rule``).
     grad : ndarray or None
@@ -313,6 +317,18 @@ class BackwardTrace:
         f = self.frames()
         return [f.svg(i) for i in range(len(self))]
 
+    def step_scopes(self) -> list | None:
+        """Per step, the module scope it works in (``"layers.1"``; ``""`` outside any,
+        ``"*"`` for the last step, which shows every leaf), for the viewer to open the
+        module of the current step and keep the others folded; None for a graph of at
+        most ``FOLD_MIN_NODES`` nodes, whose modules stay open."""
+        m = self.model
+        if len(m.nodes) <= FOLD_MIN_NODES or not m.scopes():
+            return None
+        return ["*" if s.kind == "done" else
+                m.nodes[m.ids[s.tensor]].scope if s.tensor is not None else ""
+                for s in self.steps]
+
     # -- Jupyter and HTML ------------------------------------------------------------
     def widget(self):
         """An ipywidgets view: a slider, Previous / Next, the frame and a numbers panel."""
@@ -333,7 +349,7 @@ class BackwardTrace:
         label says "Step k of n"; a side panel shows the step's numbers and rule.
         """
         panels = [explain.panel_html(self, s) for s in self.steps]
-        html = page.page(title, self.frames(), panels)
+        html = page.page(title, self.frames(), panels, self.step_scopes())
         return write_file(os.fspath(path), html.encode("utf-8"))
 
 

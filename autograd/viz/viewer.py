@@ -31,12 +31,14 @@ def _js_json(value) -> str:
 
 
 def viewer_html(frames, panels: list, uid: str, *, page_keys: bool = False,
-                height: str = "620px") -> str:
+                height: str = "620px", scopes: list | None = None) -> str:
     """The viewer for ``frames`` (a ``frames.Frames``) and one HTML side panel per frame.
 
     ``uid``: the id of the viewer's element (unique in the document); ``page_keys``:
     listen to keys on the whole document (the standalone page) rather than only while
-    the viewer has the focus (a notebook, where other cells need the keys)."""
+    the viewer has the focus (a notebook, where other cells need the keys); ``scopes``:
+    per frame, the module its step works in (``"*"``: all): every other module is
+    covered by one box with its name (``fold_svg``) until clicked."""
     from .page import PANEL_CSS
 
     panel_css = PANEL_CSS.replace(".panel", ".crv .panel")  # above a notebook's own styles
@@ -44,8 +46,10 @@ def viewer_html(frames, panels: list, uid: str, *, page_keys: bool = False,
     # frame 0's pieces in full, then per frame the (position, piece) pairs that change
     changes = [[x for k, (a, b) in enumerate(zip(f0, f1)) if a != b for x in (k, b)]
                for f0, f1 in zip(frames.frames, frames.frames[1:])]
-    data = {"head": frames.head, "tail": frames.tail, "parts": frames.parts,
-            "first": frames.frames[0], "changes": changes, "panels": panels}
+    tail = frames.tail if scopes is None else fold_svg(frames.clusters()) + frames.tail
+    data = {"head": frames.head, "tail": tail, "parts": frames.parts,
+            "first": frames.frames[0], "changes": changes, "panels": panels,
+            "scopes": scopes}
     first = frames.svg(0)
     return f"""<div class="crv" id="{escape(uid)}" tabindex="0" style="--crv-h:{height}">
 <style>{VIEWER_CSS}{panel_css}</style>
@@ -73,6 +77,28 @@ def viewer_html(frames, panels: list, uid: str, *, page_keys: bool = False,
 chainruleViewer(document.getElementById({_js_json(uid)}), {str(page_keys).lower()});
 </script>
 </div>"""
+
+
+def fold_svg(clusters: list) -> str:
+    """One box per module cluster (``frames.Frames.clusters``) that covers it, with the
+    module's name: SVG drawn over the nodes, a module's box over those of the modules
+    inside it. The viewer hides the box of the module of the current step."""
+    out = []
+    for label, (x0, y0, x1, y1) in sorted(clusters, key=lambda c: -c[0].count(".")):
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        size = max(8.0, min(14.0, (x1 - x0) / max(4, len(label)) * 1.6, (y1 - y0) / 3))
+        name = escape(label)
+        out.append(
+            f'<g class="crv-fold" data-scope="{name}"><title>{name}: click to open</title>'
+            f'<rect x="{x0:.2f}" y="{y0:.2f}" width="{x1 - x0:.2f}" height="{y1 - y0:.2f}" '
+            'rx="6" fill="#ECEFF1" stroke="#78909C" stroke-width="1.2"/>'
+            f'<text x="{cx:.2f}" y="{cy:.2f}" text-anchor="middle" '
+            f'font-family="Helvetica,sans-Serif" font-size="{size:.1f}" font-weight="bold" '
+            f'fill="#37474F">{name}</text>'
+            f'<text x="{cx:.2f}" y="{cy + size:.2f}" text-anchor="middle" '
+            'font-family="Helvetica,sans-Serif" font-size="8" fill="#6B7480">'
+            "module · click to open</text></g>")
+    return "".join(out)
 
 
 VIEWER_CSS = """
@@ -106,6 +132,7 @@ VIEWER_CSS = """
  border-radius:50%;background:#F2A900;border:2px solid #7A5200;pointer-events:none}
 .crv-hint{position:absolute;left:10px;top:6px;font-size:11px;color:#8A939C;
  pointer-events:none}
+.crv .crv-fold{cursor:pointer}
 .crv-panel{flex:0 0 30%;min-width:260px;max-height:var(--crv-h);overflow:auto;
  background:#fff;border:1px solid #E3E7EB;border-radius:12px;padding:12px 14px}
 """
@@ -129,6 +156,27 @@ function chainruleViewer(root, pageKeys) {
   const mini = q(".crv-mini"), miniSvg = q(".crv-mini-svg");
   const miniView = q(".crv-mini-view"), miniDot = q(".crv-mini-dot");
   let step = 0, z = 1, tx = 0, ty = 0, W = 0, H = 0, following = true;
+  const opened = new Set();  // modules opened by a click
+
+  function fold() {  // hide the box over the current step's module and opened ones
+    if (!data.scopes) return;
+    const here = data.scopes[step];
+    for (const f of canvas.querySelectorAll(".crv-fold")) {
+      const s = f.getAttribute("data-scope");
+      const inside = here === "*" || here === s || here.startsWith(s + ".");
+      f.style.display = inside || opened.has(s) ? "none" : "";
+    }
+  }
+  function tap(x, y) {  // a click on a module's box opens it; on its name, closes it
+    const el = document.elementFromPoint(x, y);
+    if (!data.scopes || !el || !canvas.contains(el)) return;
+    const f = el.closest(".crv-fold");
+    const c = el.tagName === "text" && el.closest("g.cluster");
+    if (f) opened.add(f.getAttribute("data-scope"));
+    else if (c && opened.has(el.textContent)) opened.delete(el.textContent);
+    else return;
+    show(step);
+  }
 
   function frameSvg(i) {
     return data.head + data.frames[i].map((k) => data.parts[k]).join("") + data.tail;
@@ -192,6 +240,7 @@ function chainruleViewer(root, pageKeys) {
   function show(i, first) {
     step = Math.max(0, Math.min(last, i));
     canvas.innerHTML = frameSvg(step);
+    fold();
     const svg = canvas.querySelector("svg");
     const vb = svg.viewBox.baseVal;
     W = vb.width * PX; H = vb.height * PX;
@@ -232,10 +281,15 @@ function chainruleViewer(root, pageKeys) {
   const mid = () => [stage.clientWidth / 2, stage.clientHeight / 2];
   q(".crv-in").addEventListener("click", () => { user(); zoomAt(1.25, ...mid()); apply(); });
   q(".crv-out").addEventListener("click", () => { user(); zoomAt(0.8, ...mid()); apply(); });
-  q(".crv-one").addEventListener("click", () => { z = 1; centre(current(), true); apply(); });
+  // the current node is measured before the scale changes (current() divides by z)
+  function actual() { const c = current(); z = 1; centre(c, true); apply(); }
+  q(".crv-one").addEventListener("click", actual);
   q(".crv-fit").addEventListener("click", () => { user(); fit(); apply(); });
   follow.addEventListener("click", () => {
-    following = true; if (z < 0.75) z = 1; centre(current(), true); apply();
+    following = true;
+    const c = current();
+    if (z < 0.75) z = 1;
+    centre(c, true); apply();
   });
   stage.addEventListener("wheel", (e) => {
     e.preventDefault(); user();
@@ -254,11 +308,15 @@ function chainruleViewer(root, pageKeys) {
   stage.addEventListener("pointermove", (e) => {
     if (!drag) return;
     const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
-    if (Math.abs(dx) + Math.abs(dy) > 3) user();
+    if (Math.abs(dx) + Math.abs(dy) > 3) { user(); drag.moved = true; }
     tx = drag.tx + dx; ty = drag.ty + dy; apply();
   });
   const endDrag = () => { drag = null; stage.classList.remove("drag"); };
-  stage.addEventListener("pointerup", endDrag);
+  stage.addEventListener("pointerup", (e) => {
+    const d = drag;
+    endDrag();
+    if (d && !d.moved) tap(e.clientX, e.clientY);
+  });
   stage.addEventListener("pointercancel", endDrag);
   mini.addEventListener("click", (e) => {
     user();
@@ -276,7 +334,7 @@ function chainruleViewer(root, pageKeys) {
       "+": () => { user(); zoomAt(1.25, ...mid()); apply(); },
       "=": () => { user(); zoomAt(1.25, ...mid()); apply(); },
       "-": () => { user(); zoomAt(0.8, ...mid()); apply(); },
-      "0": () => { z = 1; centre(current(), true); apply(); },
+      "0": actual,
       f: () => { user(); fit(); apply(); },
       c: () => follow.click(),
     }[k];
@@ -284,7 +342,8 @@ function chainruleViewer(root, pageKeys) {
   }
   (pageKeys ? document : root).addEventListener("keydown", key);
   root.addEventListener("pointerdown", () => root.focus({preventScroll: true}));
-  root.chainrule = {show, get step() { return step; }, get following() { return following; }};
+  root.chainrule = {show, opened, get step() { return step; },
+                    get following() { return following; }};
   show(0, true);
   // shown before it had a size (a notebook output is laid out after its script ran):
   // place the view again once it has one, and whenever it changes, unless moved by hand

@@ -28,5 +28,6 @@ def trace_widget(trace) -> W.Output:
     panels = [panel_html(trace, s) for s in trace.steps]
     uid = f"chainrule-viewer-{id(trace):x}-{next(_ids)}"
     out = W.Output(layout=W.Layout(width="100%"))
-    out.append_display_data(HTML(viewer_html(trace.frames(), panels, uid)))
+    out.append_display_data(HTML(viewer_html(trace.frames(), panels, uid,
+                                                  scopes=trace.step_scopes())))
     return out
