@@ -361,24 +361,26 @@ def _dismiss_dialogs(page, seen: list) -> None:
 
 def _run_all(page, expect: int, dialogs: list) -> None:
     """Run every cell and wait for ``expect`` live viewers. The command is not awaited
-    (its promise can wait on a kernel still connecting): it is sent again if no cell
-    started running after a while."""
+    (its promise can wait on a kernel still connecting), so it is sent again whenever
+    no cell is running and the viewers are not all there yet (the cells can run twice).
+    On a timeout the failure shows the cells' prompts and outputs."""
     run = "() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
     live = f"document.querySelectorAll('.crv[data-live]').length >= {expect}"
-    deadline = time.monotonic() + 240
-    while True:
-        _dismiss_dialogs(page, dialogs)
-        page.evaluate(run)
-        try:
-            page.wait_for_function(
-                "() => document.querySelector('.jp-InputArea-prompt')"
-                " && [...document.querySelectorAll('.jp-InputArea-prompt')]"
-                ".some(e => /\\[[*0-9]/.test(e.textContent))", timeout=15_000)
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-    page.wait_for_function(live, timeout=max(1, int(deadline - time.monotonic())) * 1000)
+    running = ("() => [...document.querySelectorAll('.jp-InputArea-prompt')]"
+               ".some(e => e.textContent.includes('*'))")
+    deadline = time.monotonic() + 300
+    while not page.evaluate(f"() => {live}"):
+        if time.monotonic() > deadline:
+            cells = page.evaluate(
+                "() => [...document.querySelectorAll('.jp-Cell')].map(c => "
+                "(c.querySelector('.jp-InputArea-prompt')?.textContent || '') + ' ' + "
+                "(c.querySelector('.jp-OutputArea')?.innerText || '').slice(0, 500))")
+            pytest.fail(f"{expect} live viewers did not appear in JupyterLab; cells:\n"
+                        + "\n".join(cells), pytrace=False)
+        if not page.evaluate(running):
+            _dismiss_dialogs(page, dialogs)
+            page.evaluate(run)
+        page.wait_for_timeout(5_000)
 
 
 def test_widget_in_jupyterlab_keeps_the_current_step_legible(browser, tmp_path):
