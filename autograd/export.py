@@ -105,7 +105,8 @@ class OnnxGraph:
         if arr.dtype.kind == "f" and arr.dtype.itemsize == 2:
             raise OnnxExportError("export_onnx: float16 constants are not supported")
         name = self.fresh(name or self.prefix + "const")
-        tensor = self._onnx.numpy_helper.from_array(np.ascontiguousarray(arr), name)
+        # (np.ascontiguousarray would make a 0-d constant 1-d)
+        tensor = self._onnx.numpy_helper.from_array(np.array(arr, order="C"), name)
         self.initializers.append(tensor)
         return name
 

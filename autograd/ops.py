@@ -1057,6 +1057,10 @@ class Var(Function):
     symbol = "var"
 
     @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return _onnx_variance(ctx, g, inputs[0], out)
+
+    @staticmethod
     def forward(ctx, a, axis=None, ddof=0, keepdims=False):
         d, out = _variance(ctx, "var", a, axis, ddof, keepdims)
         ctx.saved = (a,)  # the deviations are computed again: d is not an input
@@ -1083,6 +1087,10 @@ class Std(Function):
     symbol = "std"
 
     @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return g.node("Sqrt", [_onnx_variance(ctx, g, inputs[0], out)])
+
+    @staticmethod
     def forward(ctx, a, axis=None, ddof=0, keepdims=False):
         d, var = _variance(ctx, "std", a, axis, ddof, keepdims)
         out = np.sqrt(var)
@@ -1103,6 +1111,12 @@ class Norm(Function):
     rule = ("d‖a‖₂/da = a/‖a‖₂ (0 at a = 0),  d‖a‖₁/da = sign a,  "
             "d‖a‖∞/da = sign a at the largest |a_i| (split among ties)")
     symbol = "‖x‖"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        if ctx.ord == np.inf:
+            return g.node("ReduceMax", [g.node("Abs", inputs)], **_onnx_axes(ctx))
+        return g.node("ReduceL1" if ctx.ord == 1 else "ReduceL2", inputs, **_onnx_axes(ctx))
 
     @staticmethod
     def forward(ctx, a, ord=2, axis=None, keepdims=False):
@@ -1147,6 +1161,15 @@ class Norm(Function):
 class CumSum(Function):
     rule = "d cumsum(a)_j/da_i = 1 for i ≤ j: the gradient is cumsum'd in reverse"
     symbol = "cumsum"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        x = inputs[0]
+        if not ctx.shape:
+            return g.node("Identity", [x])
+        if len(ctx.shape) != np.ndim(out):  # axis=None: over the flattened values
+            x = g.reshape(x, ctx.shape, np.shape(out))
+        return g.node("CumSum", [x, g.const(np.int64(ctx.axis))])
 
     @staticmethod
     def forward(ctx, a, axis=None):
@@ -1214,6 +1237,19 @@ class Pad(Function):
     symbol = "pad"
 
     @staticmethod
+    def onnx(ctx, g, inputs, out):
+        if not ctx.window:
+            return g.node("Identity", inputs)
+        before = [w.start for w in ctx.window]
+        after = [n - w.stop for w, n in zip(ctx.window, np.shape(out))]
+        # the constant is read back from the output, at a place that is padding
+        corner = next(((0,) * d + (0 if b else -1,) for d, (b, e) in
+                       enumerate(zip(before, after)) if b or e), None)
+        value = 0.0 if corner is None else out[corner + (0,) * (out.ndim - len(corner))]
+        return g.node("Pad", [inputs[0], g.ints(before + after), g.const(value, out.dtype)],
+                      mode="constant")
+
+    @staticmethod
     def forward(ctx, a, pad_width=0, value=0.0):
         pairs = _pad_pairs(pad_width, np.ndim(a))
         ctx.window = tuple(slice(b, b + n) for (b, _), n in zip(pairs, np.shape(a)))
@@ -1250,6 +1286,21 @@ class TakeAlongAxis(Function):
     symbol = "gather"
 
     @staticmethod
+    def onnx(ctx, g, inputs, out):
+        x, nd = inputs[0], len(ctx.shape)
+        if not nd:
+            return g.node("Identity", [x])
+        axis = ctx.axis
+        idx = _onnx_indices(g, "take_along_axis", ctx.index[axis])
+        # take_along_axis broadcasts the indices and the input against each other off
+        # the axis; GatherElements wants them expanded to the output's shape
+        want_idx = np.shape(out)
+        want_x = want_idx[:axis] + (ctx.shape[axis],) + want_idx[axis + 1:]
+        idx, x = (_onnx_expand(g, idx, np.shape(ctx.index[axis]), want_idx, x),
+                  _onnx_expand(g, x, ctx.shape, want_x, idx))
+        return g.node("GatherElements", [x, idx], axis=axis)
+
+    @staticmethod
     def forward(ctx, a, indices=None, axis=-1, gather=False):
         op = "gather" if gather else "take_along_axis"
         idx = _integer_indices(op, indices)
@@ -1283,7 +1334,7 @@ class TakeAlongAxis(Function):
                 raise ShapeError(f"take_along_axis: indices of shape {idx.shape} do not "
                                  f"broadcast with shape {shape} off axis {axis}") from None
             runs = shape
-        ctx.shape, ctx.index = shape, _along(idx, axis, runs)
+        ctx.shape, ctx.index, ctx.axis = shape, _along(idx, axis, runs), axis
         return a[ctx.index]
 
     @staticmethod
@@ -1470,6 +1521,15 @@ class Einsum(Function):
 
     rule = "d einsum(…, a, …)/da = einsum(grad, other operands → a's letters)"
     symbol = "einsum"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        for term, x in zip(ctx.terms, ctx.saved):
+            if any(n != ctx.sizes[c] for c, n in zip(term, np.shape(x))):
+                raise _onnx_error("einsum", f"a length-1 axis that broadcasts (term {term!r}"
+                                  f", shape {np.shape(x)})", "ONNX's Einsum broadcasts only "
+                                  "over '...'; expand the operand first (broadcast_to)")
+        return g.node("Einsum", inputs, equation=",".join(ctx.terms) + "->" + ctx.output)
 
     @staticmethod
     def forward(ctx, *arrays, subscripts=""):
@@ -2028,6 +2088,50 @@ def _onnx_axes(ctx) -> dict:
         axis = ctx.axis if isinstance(ctx.axis, (tuple, list)) else (ctx.axis,)
         attrs["axes"] = [int(a) for a in axis]
     return attrs
+
+
+def _onnx_variance(ctx, g, x, out) -> str:
+    """var over ``ctx.axis``: mean, squared deviations, their sum over n - ddof. When the
+    batch axis is reduced, n is counted in the graph (the batch size is free)."""
+    axes = None if ctx.axis is None else [g.ints(ctx.axis)]
+    mean = g.node("ReduceMean", [x], **{**_onnx_axes(ctx), "keepdims": 1})
+    d = g.node("Sub", [x, mean])
+    total = g.node("ReduceSum", [g.node("Mul", [d, d])] + (axes or []),
+                   keepdims=int(bool(ctx.keepdims)))
+    shape = np.shape(ctx.saved[0])
+    reduced = range(len(shape)) if ctx.axis is None else _normalize_axes(ctx.axis, len(shape))
+    if g.batch is None or 0 not in reduced:
+        return g.node("Div", [total, g.const(max(ctx.dof, 0), out.dtype)])
+    ones = g.node("Expand", [g.const(1.0, out.dtype), g.node("Shape", [x])])
+    n = g.node("ReduceSum", [ones] + (axes or []), keepdims=int(bool(ctx.keepdims)))
+    ddof = int(np.prod([shape[a] for a in reduced])) - ctx.dof
+    dof = g.node("Relu", [g.node("Sub", [n, g.const(ddof, out.dtype)])])  # max(n - ddof, 0)
+    return g.node("Div", [total, dof])
+
+
+def _onnx_indices(g, op, idx) -> str:
+    """The ONNX name of an index array: a graph input, else a constant, which must not
+    be as long as the batch (it would not fit another batch size)."""
+    entry = g._inputs.get(id(idx))
+    if (entry is None or entry[0] is not idx) and g.batch not in (None, 1) and np.ndim(
+            idx) and np.shape(idx)[0] == g.batch:
+        raise _onnx_error(op, f"constant indices of shape {np.shape(idx)} (as long as the "
+                          "batch)", "pass the indices as an input of the exported function, "
+                          "or export with dynamic_batch=False")
+    return g.value(idx)
+
+
+def _onnx_expand(g, x, shape, want, other) -> str:
+    """``x`` (of ``shape``) broadcast to ``want``; axes already full size stay as they
+    are, and a batch axis to fill takes its length from ``other`` (any batch size)."""
+    if tuple(shape) == tuple(want):
+        return x
+    target = g.ints([1 if n == w else w for n, w in zip(shape, want)])
+    if g.batch is not None and shape and shape[0] != want[0]:
+        batch = g.node("Slice", [g.node("Shape", [other]), g.ints([0]), g.ints([1])])
+        target = g.node("Concat", [batch, g.ints([1 if n == w else w for n, w in zip(
+            shape[1:], want[1:])])], axis=0)
+    return g.node("Expand", [x, target])
 
 
 def _onnx_pool(ctx, op) -> dict:

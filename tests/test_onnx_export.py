@@ -224,3 +224,69 @@ def test_a_float64_model_exported_as_float32(tmp_path):
     (got,) = _run(path, {"input": x[:3].astype(f32)})
     assert got.dtype == f32
     np.testing.assert_allclose(got, model.eval()(x[:3]).data, rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------ reductions and more
+# each traced on one batch size and run on another; indices enter as graph inputs
+
+_IDX = np.array([[2, 0, 2, 1, 0]])  # (1, 5): broadcast along the batch by take_along_axis
+
+_FUNCTIONS = {
+    "var": (lambda t: t.var(axis=1), "ReduceMean"),
+    "var over the batch, ddof=1": (lambda t: t.var(axis=0, ddof=1, keepdims=True),
+                                   "ReduceSum"),
+    "var of everything": (lambda t: t.var() * 1.0, "Div"),
+    "std": (lambda t: t.std(axis=(1, 2), ddof=1, keepdims=True), "Sqrt"),
+    "std of everything, ddof=1": (lambda t: t.std(ddof=1) + 0.0, "Sqrt"),
+    "norm 2": (lambda t: t.norm(axis=-1), "ReduceL2"),
+    "norm 1": (lambda t: t.norm(1, axis=(0, 2), keepdims=True), "ReduceL1"),
+    "norm inf": (lambda t: t.norm(np.inf, axis=1), "ReduceMax"),
+    "cumsum": (lambda t: t.cumsum(axis=2), "CumSum"),
+    "cumsum over the batch": (lambda t: t.cumsum(axis=0), "CumSum"),
+    "pad": (lambda t: ag.pad(t, ((0, 0), (1, 2), (0, 3)), value=-1.5), "Pad"),
+    "pad with zeros": (lambda t: ag.pad(t, ((0, 0), (0, 0), (2, 0))), "Pad"),
+    "take_along_axis": (lambda t: ag.take_along_axis(t, _IDX[:, None, :3], axis=2),
+                        "GatherElements"),
+    "einsum": (lambda t: ag.einsum("bij,bkj->bik", t, t * 2.0), "Einsum"),
+    "einsum trace": (lambda t: ag.einsum("bii->b", t[:, :, :3]), "Einsum"),
+    "erf": (lambda t: t.erf(), "Erf"),
+    "squeeze and unsqueeze": (lambda t: t[:, :1].squeeze(1).unsqueeze(2) * 2.0, "Reshape"),
+}
+
+
+@pytest.mark.parametrize("name", list(_FUNCTIONS))
+def test_reductions_and_more(tmp_path, name):
+    fn, op = _FUNCTIONS[name]
+    rng = np.random.default_rng(7)
+    path = tmp_path / "fn.onnx"
+    ag.export_onnx(fn, rng.standard_normal((4, 3, 5)).astype(f32), path)
+    assert op in _op_types(_check(path))
+    x = rng.standard_normal((9, 3, 5)).astype(f32)
+    (got,) = _run(path, {"input": x})
+    want = fn(ag.Tensor(x)).data
+    assert got.dtype == f32 and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_gather_with_indices_as_an_input(tmp_path):
+    rng = np.random.default_rng(8)
+    index = rng.integers(0, 5, (4, 3))
+    path = tmp_path / "gather.onnx"
+    ag.export_onnx(lambda t, i: t.gather(1, i) * 3.0,
+                   (rng.standard_normal((4, 5)).astype(f32), index), path)
+    assert "GatherElements" in _op_types(_check(path))
+    x, i = rng.standard_normal((6, 5)).astype(f32), rng.integers(0, 5, (6, 3))
+    (got,) = _run(path, {"input0": x, "input1": i})
+    np.testing.assert_allclose(got, np.take_along_axis(x, i, 1) * 3.0, rtol=1e-6)
+    # indices frozen as a constant as long as the batch would not fit another batch
+    with pytest.raises(ag.OnnxExportError, match=r"take_along_axis.*indices of shape "
+                                                 r"\(4, 3\).*input"):
+        ag.export_onnx(lambda t: t.gather(1, index), rng.standard_normal((4, 5)).astype(f32),
+                       tmp_path / "frozen.onnx")
+
+
+def test_einsum_that_broadcasts_a_length_1_axis_is_refused(tmp_path):
+    w = ag.Tensor(np.ones((1, 5), f32), requires_grad=True)
+    with pytest.raises(ag.OnnxExportError, match=r"einsum with a length-1 axis.*'ij'"):
+        ag.export_onnx(lambda t: ag.einsum("ij,ij->i", t, w), np.ones((3, 5), f32),
+                       tmp_path / "e.onnx")
