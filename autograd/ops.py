@@ -1439,6 +1439,28 @@ class Sort(Function):
     symbol = "sort"
 
     @staticmethod
+    def onnx(ctx, g, inputs, out):  # sort and topk: the values of one TopK node
+        if not ctx.shape:
+            return g.node("Identity", inputs)
+        axis = ctx.axis % len(ctx.shape)
+        a = getattr(ctx.parents[0], "_data", ctx.parents[0])
+        # the direction is not an option of the op: the example's result tells it (its
+        # first value along the axis is the largest, or the smallest)
+        first = np.take(out, [0], axis=axis)
+        top, bottom = (first == np.max(a, axis, keepdims=True),
+                       first == np.min(a, axis, keepdims=True))
+        if np.shape(out)[axis] == 0 or top.all() == bottom.all():
+            raise _onnx_error(ctx.symbol, "an example whose values tie along the axis",
+                              "export with an example that has distinct values, so the "
+                              "direction of the sort can be read from it")
+        k = g.ints([np.shape(out)[axis]])
+        if type(ctx) is Sort and axis == 0 and g.batch is not None:  # the whole batch
+            k = g.node("Slice", [g.node("Shape", [inputs[0]]), g.ints([0]), g.ints([1])])
+        values = g.node("TopK", [inputs[0], k], axis=axis, largest=int(top.all()), sorted=1)
+        g.nodes[-1].output.append(g.fresh(values + "_indices"))  # its second output
+        return values
+
+    @staticmethod
     def forward(ctx, a, indices=None, axis=-1):
         ctx.shape, ctx.axis, ctx.indices = np.shape(a), axis, indices
         if np.ndim(a) == 0:

@@ -249,6 +249,11 @@ _FUNCTIONS = {
                         "GatherElements"),
     "einsum": (lambda t: ag.einsum("bij,bkj->bik", t, t * 2.0), "Einsum"),
     "einsum trace": (lambda t: ag.einsum("bii->b", t[:, :, :3]), "Einsum"),
+    "sort": (lambda t: t.sort(axis=1).values * 1.0, "TopK"),
+    "sort descending over the batch": (lambda t: t.sort(axis=0, descending=True).values,
+                                       "TopK"),
+    "topk": (lambda t: t.topk(2, dim=2).values, "TopK"),
+    "topk smallest, k=1": (lambda t: t.topk(1, dim=-1, largest=False).values, "TopK"),
     "erf": (lambda t: t.erf(), "Erf"),
     "squeeze and unsqueeze": (lambda t: t[:, :1].squeeze(1).unsqueeze(2) * 2.0, "Reshape"),
 }
@@ -290,3 +295,9 @@ def test_einsum_that_broadcasts_a_length_1_axis_is_refused(tmp_path):
     with pytest.raises(ag.OnnxExportError, match=r"einsum with a length-1 axis.*'ij'"):
         ag.export_onnx(lambda t: ag.einsum("ij,ij->i", t, w), np.ones((3, 5), f32),
                        tmp_path / "e.onnx")
+
+
+def test_a_sort_of_tied_values_is_refused(tmp_path):
+    with pytest.raises(ag.OnnxExportError, match="sort with an example whose values tie"):
+        ag.export_onnx(lambda t: t.sort(axis=1).values, np.ones((3, 4), f32),
+                       tmp_path / "s.onnx")
