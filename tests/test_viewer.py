@@ -87,9 +87,17 @@ _MEASURE = r"""
     out.push({id: g.id, cls: g.getAttribute("class"), x0: r.left, y0: r.top,
               x1: r.right, y1: r.bottom, text: Math.min(...texts)});
   }
+  // the inputs this step sends gradients to: the tails of its gold edges
+  const tails = new Set([...root.querySelectorAll(".crv-canvas g.hot > title")]
+      .map(t => t.textContent.split("->")[0].split(":")[0]));
+  const receivers = [...root.querySelectorAll(".crv-canvas g.node > title")]
+      .filter(t => tails.has(t.textContent)).map(t => {
+        const r = t.parentNode.getBoundingClientRect();
+        return {id: t.textContent, x0: r.left, y0: r.top, x1: r.right, y1: r.bottom};
+      });
   return {stage: {x0: stage.left, y0: stage.top, x1: stage.right, y1: stage.bottom},
           win: {x1: window.innerWidth, y1: window.innerHeight},
-          label: root.querySelector(".crv-label").textContent, nodes: out};
+          label: root.querySelector(".crv-label").textContent, nodes: out, receivers};
 }
 """
 
@@ -110,6 +118,14 @@ def _check_legible(m: dict, where: str, done: bool = False) -> None:
         assert len(shown) == len(m["nodes"]), f"{where}: current node out of view: {m}"
     for n in shown:
         assert n["text"] >= 10, f"{where}: text {n['text']:.1f} px high in {n['id']}"
+    # the inputs that receive this step's gradients are in view too, where the step and
+    # they fit in well under the view (beside the overview's strip)
+    group = m["nodes"] + m["receivers"]
+    width = max(n["x1"] for n in group) - min(n["x0"] for n in group)
+    height = max(n["y1"] for n in group) - min(n["y0"] for n in group)
+    if not done and width < 0.6 * (s["x1"] - s["x0"]) and height < 0.6 * (s["y1"] - s["y0"]):
+        missing = [n["id"] for n in m["receivers"] if not inside(n)]
+        assert not missing, f"{where}: inputs {missing} of the current step out of view: {m}"
 
 
 def _set_slider(page, root_sel: str, value: int) -> None:

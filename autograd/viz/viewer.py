@@ -197,8 +197,17 @@ function chainruleViewer(root, pageKeys) {
       miniDot.style.top = oy + (c.y + c.h / 2) * ms + "px";
     } else miniDot.style.display = "none";
   }
-  function current() {  // the current node's box in canvas px (unscaled)
-    const nodes = canvas.querySelectorAll("g.current");
+  function sending() {  // the current node, the edges of this step and the inputs they reach
+    const nodes = [...canvas.querySelectorAll("g.current, g.hot")];
+    const names = new Set();
+    for (const e of canvas.querySelectorAll("g.hot > title"))
+      names.add(e.textContent.split("->")[0].split(":")[0]);
+    for (const g of canvas.querySelectorAll("g.node > title"))
+      if (names.has(g.textContent)) nodes.push(g.parentNode);
+    return nodes;
+  }
+  function current(sel = "g.current") {  // the boxes' union in canvas px (unscaled)
+    const nodes = typeof sel === "string" ? canvas.querySelectorAll(sel) : sel;
     if (!nodes.length) return null;
     const s = canvas.getBoundingClientRect();
     let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
@@ -209,13 +218,20 @@ function chainruleViewer(root, pageKeys) {
     }
     return {x: (x0 - s.left) / z, y: (y0 - s.top) / z, w: (x1 - x0) / z, h: (y1 - y0) / z};
   }
+  function free() {  // the view less the overview's strip (right if tall, else bottom)
+    const tall = mini.offsetHeight > mini.offsetWidth;
+    return [stage.clientWidth - (tall ? mini.offsetWidth + 20 : 0),
+            stage.clientHeight - (tall ? 0 : mini.offsetHeight + 20)];
+  }
+  // the current node with the inputs it sends to, if they fit at this scale (the boxes
+  // are measured before a change of scale: current() divides by it)
+  function focus(c = current(), all = current(sending())) {
+    const [sw, sh] = free();
+    return all && all.w * z < sw - 24 && all.h * z < sh - 24 ? all : c;
+  }
   function centre(c, always) {
     if (!c) return;
-    // the overview keeps its strip (right for a tall one, bottom for a wide one): look
-    // at what is left
-    const tall = mini.offsetHeight > mini.offsetWidth;
-    const sw = stage.clientWidth - (tall ? mini.offsetWidth + 20 : 0);
-    const sh = stage.clientHeight - (tall ? 0 : mini.offsetHeight + 20);
+    const [sw, sh] = free();
     const x0 = c.x * z + tx, y0 = c.y * z + ty, x1 = x0 + c.w * z, y1 = y0 + c.h * z;
     if (always || x0 < 12 || y0 < 12 || x1 > sw - 12 || y1 > sh - 12) {  // leaving the view
       tx = sw / 2 - (c.x + c.w / 2) * z; ty = sh / 2 - (c.y + c.h / 2) * z;
@@ -259,14 +275,14 @@ function chainruleViewer(root, pageKeys) {
     slider.value = step;
     prev.disabled = step === 0; next.disabled = step === last;
     if (first) place();
-    else if (following) centre(current(), false);
+    else if (following) centre(focus(), false);
     apply();
   }
   function place() {  // the first view: all of it if it fits at 100 %, else the step
     if (fitScale() >= 1) {
       z = Math.min(fitScale(), 1.25);
       tx = (stage.clientWidth - W * z) / 2; ty = (stage.clientHeight - H * z) / 2;
-    } else { z = 1; centre(current(), true); }
+    } else { z = 1; centre(focus(), true); }
   }
   function sizeMini() {  // the overview takes the graph's shape (a long chain: a strip)
     const mw = 190, mh = Math.max(100, Math.min(stage.clientHeight - 40, 420));
@@ -282,14 +298,17 @@ function chainruleViewer(root, pageKeys) {
   q(".crv-in").addEventListener("click", () => { user(); zoomAt(1.25, ...mid()); apply(); });
   q(".crv-out").addEventListener("click", () => { user(); zoomAt(0.8, ...mid()); apply(); });
   // the current node is measured before the scale changes (current() divides by z)
-  function actual() { const c = current(); z = 1; centre(c, true); apply(); }
+  function actual() {
+    const c = current(), all = current(sending());
+    z = 1; centre(focus(c, all), true); apply();
+  }
   q(".crv-one").addEventListener("click", actual);
   q(".crv-fit").addEventListener("click", () => { user(); fit(); apply(); });
   follow.addEventListener("click", () => {
     following = true;
-    const c = current();
+    const c = current(), all = current(sending());
     if (z < 0.75) z = 1;
-    centre(c, true); apply();
+    centre(focus(c, all), true); apply();
   });
   stage.addEventListener("wheel", (e) => {
     e.preventDefault(); user();
@@ -354,7 +373,7 @@ function chainruleViewer(root, pageKeys) {
     new ResizeObserver(() => {
       if (!stage.clientWidth) return;
       if (!placed || !moved && step === 0) { placed = true; place(); }
-      else if (following) centre(current(), false);
+      else if (following) centre(focus(), false);
       apply();
     }).observe(stage);
   }
