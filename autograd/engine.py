@@ -426,29 +426,47 @@ def graph_backward(root, gradient=None, inputs=None, retain_graph: bool = True,
         return _array_grads(root, gradient, inputs, retain_graph, Tensor)
     grads = {root: _seed_tensor(root, gradient, Tensor)}
     wanted = None if inputs is None else {id(t): None for t in inputs}
-    with _fn.enable_grad() if create_graph else _fn.no_grad():
-        for node in backward_order(root):
-            g = grads.pop(node, None)
-            if g is None:
-                continue
-            if node._watched:
-                g = _watch_tensor(node, g, Tensor)
-            if wanted is not None and id(node) in wanted:
-                wanted[id(node)] = g
-            ctx = node._ctx
-            if ctx is None:
-                if wanted is None:
-                    node.grad = g if node.grad is None else node.grad + g
-                continue
-            for parent, gp in _graph_chain_rule(node, g, Tensor, create_graph):
-                prev = grads.get(parent)
-                grads[parent] = gp if prev is None else prev + gp
-            if not retain_graph:
-                ctx.saved = ()
-                ctx._released = True
+    # anomaly mode checks what each op's backward sends, as in the first-order loop; the
+    # ops that a backward formula runs on Tensors are not checked one by one (their
+    # forward is that backward's arithmetic)
+    anomaly = _fn.get_anomaly_hook()
+    if anomaly is not None:
+        _fn.set_anomaly_hook(None)
+    try:
+        with _fn.enable_grad() if create_graph else _fn.no_grad():
+            _graph_pass(root, grads, wanted, retain_graph, create_graph, anomaly, Tensor)
+    finally:
+        if anomaly is not None:
+            _fn.set_anomaly_hook(anomaly)
     if wanted is not None:
         return [wanted[id(t)] for t in inputs]
     return None
+
+
+def _graph_pass(root, grads, wanted, retain_graph, create_graph, anomaly, Tensor) -> None:
+    """The loop of ``graph_backward``."""
+    for node in backward_order(root):
+        g = grads.pop(node, None)
+        if g is None:
+            continue
+        if node._watched:
+            g = _watch_tensor(node, g, Tensor)
+        if wanted is not None and id(node) in wanted:
+            wanted[id(node)] = g
+        ctx = node._ctx
+        if ctx is None:
+            if wanted is None:
+                node.grad = g if node.grad is None else node.grad + g
+            continue
+        sent = _graph_chain_rule(node, g, Tensor, create_graph)
+        for parent, gp in sent:
+            prev = grads.get(parent)
+            grads[parent] = gp if prev is None else prev + gp
+        if anomaly is not None:  # the values, as the first-order loop hands them
+            anomaly.on_backward(ctx, g._data, [(p, gp._data) for p, gp in sent])
+        if not retain_graph:
+            ctx.saved = ()
+            ctx._released = True
 
 
 def _array_grads(root, gradient, inputs, retain_graph, Tensor) -> list:
@@ -478,6 +496,7 @@ def array_vjp(order, root, seed, inputs, retain_graph: bool = True) -> list:
     ``create_graph``."""
     grads = {root: seed}
     wanted = {id(t): None for t in inputs}
+    anomaly = _fn.get_anomaly_hook()
     for node in order:
         g = grads.pop(node, None)
         if g is None:
@@ -511,6 +530,9 @@ def array_vjp(order, root, seed, inputs, retain_graph: bool = True) -> list:
                 gp = fit_gradient(ctx, p, gp)
             prev = grads.get(p)
             grads[p] = gp if prev is None else prev + gp
+        if anomaly is not None:
+            anomaly.on_backward(ctx, g, [(p, gp) for p, gp in zip(parents, out)
+                                         if gp is not None])
         if not retain_graph:
             ctx.saved = ()
             ctx._released = True

@@ -130,3 +130,19 @@ def test_ops_made_inside_a_library_point_at_the_users_line(monkeypatch):
     with ag.detect_anomaly(), pytest.raises(ag.AnomalyError) as info:
         where = _here(); layer(ag.Tensor([[np.inf, 0.0]]))  # noqa: E702
     assert info.value.where == where  # nn registers itself
+
+
+@pytest.mark.parametrize("how", ["create_graph", "ag.grad", "ag.jacobian"])
+def test_every_backward_pass_is_watched(how):
+    """Anomaly mode names the op whatever runs the backward pass: the first-order loop,
+    the create_graph pass on Tensors, or the array pass of grad/jacobian rows."""
+    x = ag.Tensor([0.0, 4.0], requires_grad=True, name="x")
+    with ag.detect_anomaly(), np.errstate(divide="ignore"):
+        with pytest.raises(ag.AnomalyError) as info:
+            if how == "create_graph":
+                x.sqrt().sum().backward(create_graph=True)
+            elif how == "ag.grad":
+                ag.grad(lambda t: t.sqrt().sum())(np.array([0.0, 4.0]))
+            else:
+                ag.jacobian(lambda t: t.sqrt())(np.array([0.0, 4.0]))
+    assert info.value.op == "Sqrt" and info.value.phase == "backward"
