@@ -59,23 +59,26 @@ def problem(seed: int = 0):
     return batches, weights
 
 
-def _cycle(items):
+def cycle_batches(items):
+    """The next item at each call, round and round."""
     return itertools.cycle(items).__next__
 
 
 # ---------------------------------------------------------------------- chainrule
 
 
-def chainrule_step(batches, weights):
+def chainrule_step(batches, weights, make_model=None):
+    """One SGD step of ``make_model()`` (this workload's network by default) per call,
+    on the next batch, from ``weights``; returns ``(step, model)``."""
     import autograd as ag
     import nn
     import nn.functional as F
 
-    model = _chainrule_model()
+    model = (make_model or _chainrule_model)()
     for p, w in zip(model.parameters(), weights):
         p.data[...] = w
     opt = nn.optim.SGD(model.parameters(), lr=LR)
-    next_batch = _cycle([(ag.Tensor(x), labels) for x, labels in batches])
+    next_batch = cycle_batches([(ag.Tensor(x), labels) for x, labels in batches])
 
     def step():
         xt, labels = next_batch()
@@ -142,7 +145,7 @@ def numpy_step(batches, weights):
     W1, b1, W2, b2, W3, b3, W4, b4, W5, b5 = (w.copy() for w in weights)
     K1, K2 = W1.reshape(6, 25), W2.reshape(16, 150)  # views: updated in place with W1, W2
     params = [W1, b1, W2, b2, W3, b3, W4, b4, W5, b5]
-    next_batch = _cycle([(np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))), labels)
+    next_batch = cycle_batches([(np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))), labels)
                          for x, labels in batches])
 
     def step():
@@ -216,7 +219,7 @@ def torch_step(batches, weights, torch):
         for p, w in zip(model.parameters(), weights):
             p.copy_(torch.from_numpy(w))
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    next_batch = _cycle([(torch.from_numpy(x), torch.from_numpy(labels))
+    next_batch = cycle_batches([(torch.from_numpy(x), torch.from_numpy(labels))
                          for x, labels in batches])
 
     def step():

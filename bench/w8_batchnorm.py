@@ -19,13 +19,12 @@ Target: chainrule at most 1.3× the hand-written NumPy step.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from bench.common import Table
 from bench.w1_case_study import blas_threads, torch_or_none
-from bench.w6_lenet import side_by_side, torch_note
+from bench.w6_lenet import chainrule_step as w6_chainrule_step
+from bench.w6_lenet import cycle_batches, side_by_side, torch_note
 
 BATCH, FEATURES, CLASSES = 256, 512, 10
 LR, MOMENTUM, EPS = 0.1, 0.1, 1e-5
@@ -55,33 +54,11 @@ def problem(seed: int = 0):
     return batches, weights
 
 
-def _cycle(items):
-    return itertools.cycle(items).__next__
-
-
 # ---------------------------------------------------------------------- chainrule
 
 
 def chainrule_step(batches, weights):
-    import autograd as ag
-    import nn
-    import nn.functional as F
-
-    model = _chainrule_model()
-    for p, w in zip(model.parameters(), weights):
-        p.data[...] = w
-    opt = nn.optim.SGD(model.parameters(), lr=LR)
-    next_batch = _cycle([(ag.Tensor(x), labels) for x, labels in batches])
-
-    def step():
-        xt, labels = next_batch()
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt), labels)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step, model
+    return w6_chainrule_step(batches, weights, make_model=_chainrule_model)
 
 
 # ---------------------------------------------------------------------- NumPy by hand
@@ -92,7 +69,7 @@ def numpy_step(batches, weights):
     W1, gamma, beta, W2, b2 = (w.copy() for w in weights)
     params = [W1, gamma, beta, W2, b2]
     running = np.array([np.zeros(FEATURES), np.ones(FEATURES)], dtype=np.float32)  # mean, var
-    next_batch = _cycle(batches)
+    next_batch = cycle_batches(batches)
 
     def step():
         x, labels = next_batch()
@@ -158,7 +135,7 @@ def torch_step(batches, weights, torch):
         for p, w in zip(model.parameters(), weights):
             p.copy_(torch.from_numpy(w))
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    next_batch = _cycle([(torch.from_numpy(x), torch.from_numpy(labels))
+    next_batch = cycle_batches([(torch.from_numpy(x), torch.from_numpy(labels))
                          for x, labels in batches])
 
     def step():
