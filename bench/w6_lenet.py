@@ -67,9 +67,9 @@ def cycle_batches(items):
 # ---------------------------------------------------------------------- chainrule
 
 
-def chainrule_step(batches, weights, make_model=None):
-    """One SGD step of ``make_model()`` (this workload's network by default) per call,
-    on the next batch, from ``weights``; returns ``(step, model)``."""
+def chainrule_step(batches, weights, make_model=None, lr=LR):
+    """One SGD step (learning rate ``lr``) of ``make_model()`` (this workload's network
+    by default) per call, on the next batch, from ``weights``; returns ``(step, model)``."""
     import autograd as ag
     import nn
     import nn.functional as F
@@ -77,7 +77,7 @@ def chainrule_step(batches, weights, make_model=None):
     model = (make_model or _chainrule_model)()
     for p, w in zip(model.parameters(), weights):
         p.data[...] = w
-    opt = nn.optim.SGD(model.parameters(), lr=LR)
+    opt = nn.optim.SGD(model.parameters(), lr=lr)
     next_batch = cycle_batches([(ag.Tensor(x), labels) for x, labels in batches])
 
     def step():
@@ -273,13 +273,15 @@ def torch_note(blas_note: str, torch, threads: int) -> str:
     return f"{blas_note}; PyTorch set to {threads} thread(s), timed {order}"
 
 
-def run() -> list[Table]:
-    batches, weights = problem()
+def compare_steps(title: str, baseline: str, order, steps, batches, weights):
+    """Time the training steps ``steps = (chainrule_step, numpy_step, torch_step)`` of one
+    workload, all from ``weights`` on ``batches``, in turns: a ``Table`` with rows in
+    ``order``, noting the threads and how far the first three losses agree. Returns the
+    table and torch (None when it is not installed), for the workload's targets."""
+    chainrule_step, numpy_step, torch_step = steps
     threads, blas_note = blas_threads()
     torch = torch_or_none()
-    table = Table(f"W6: LeNet-size conv net (conv 6@5×5, pool, conv 16@5×5, pool, "
-                  f"linear 120-84-10), one SGD step on a batch of {BATCH} 1×28×28, float32",
-                  baseline="PyTorch (CPU)", unit="per step")
+    table = Table(title, baseline=baseline, unit="per step")
     ours, _ = chainrule_step(batches, weights)
     hand, _ = numpy_step(batches, weights)
     losses = {"chainrule": [float(ours().item()) for _ in range(3)],
@@ -290,16 +292,26 @@ def run() -> list[Table]:
         tstep, _ = torch_step(batches, weights, torch)
         losses["PyTorch"] = [float(tstep().item()) for _ in range(3)]
     times = side_by_side({"NumPy (hand-written)": hand, "chainrule": ours}, tstep, threads)
-    for name in ("PyTorch (CPU)", "NumPy (hand-written)", "chainrule"):
+    for name in order:
         table.add(name, times.get(name))
-    if torch is not None:
-        ratio = table.ratio("chainrule")
-        table.target(f"chainrule at most 2x PyTorch (measured {ratio:.2f}x)", ratio <= 2.0)
     table.notes.append(torch_note(blas_note, torch, threads))
     ref = losses["chainrule"]
     gap = max(abs(a - b) for other in losses.values() for a, b in zip(ref, other))
     table.notes.append(f"same initial weights; the losses of the first three steps agree to "
                        f"{gap:.1e} (float32)")
+    return table, torch
+
+
+def run() -> list[Table]:
+    batches, weights = problem()
+    table, torch = compare_steps(
+        f"W6: LeNet-size conv net (conv 6@5×5, pool, conv 16@5×5, pool, linear "
+        f"120-84-10), one SGD step on a batch of {BATCH} 1×28×28, float32",
+        "PyTorch (CPU)", ("PyTorch (CPU)", "NumPy (hand-written)", "chainrule"),
+        (chainrule_step, numpy_step, torch_step), batches, weights)
+    if torch is not None:
+        ratio = table.ratio("chainrule")
+        table.target(f"chainrule at most 2x PyTorch (measured {ratio:.2f}x)", ratio <= 2.0)
     return [table]
 
 

@@ -22,9 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from bench.common import Table
-from bench.w1_case_study import blas_threads, torch_or_none
 from bench.w6_lenet import chainrule_step as w6_chainrule_step
-from bench.w6_lenet import cycle_batches, side_by_side, torch_note
+from bench.w6_lenet import compare_steps, cycle_batches
 
 BATCH, FEATURES, CLASSES = 256, 512, 10
 LR, MOMENTUM, EPS = 0.1, 0.1, 1e-5
@@ -58,7 +57,7 @@ def problem(seed: int = 0):
 
 
 def chainrule_step(batches, weights):
-    return w6_chainrule_step(batches, weights, make_model=_chainrule_model)
+    return w6_chainrule_step(batches, weights, make_model=_chainrule_model, lr=LR)
 
 
 # ---------------------------------------------------------------------- NumPy by hand
@@ -151,34 +150,17 @@ def torch_step(batches, weights, torch):
 
 def run() -> list[Table]:
     batches, weights = problem()
-    threads, blas_note = blas_threads()
-    torch = torch_or_none()
-    table = Table(f"W8: Linear {FEATURES}-{FEATURES} + BatchNorm1d + tanh + Linear "
-                  f"{FEATURES}-{CLASSES}, one SGD step on a batch of {BATCH}, float32",
-                  baseline="NumPy (hand-written)", unit="per step")
-    ours, _ = chainrule_step(batches, weights)
-    hand, _ = numpy_step(batches, weights)
-    losses = {"chainrule": [float(ours().item()) for _ in range(3)],
-              "NumPy": [float(hand()) for _ in range(3)]}
-    tstep = None
-    if torch is not None:
-        torch.set_num_threads(threads)
-        tstep, _ = torch_step(batches, weights, torch)
-        losses["PyTorch"] = [float(tstep().item()) for _ in range(3)]
-    times = side_by_side({"NumPy (hand-written)": hand, "chainrule": ours}, tstep, threads)
-    for name in ("NumPy (hand-written)", "chainrule", "PyTorch (CPU)"):
-        table.add(name, times.get(name))
+    table, torch = compare_steps(
+        f"W8: Linear {FEATURES}-{FEATURES} + BatchNorm1d + tanh + Linear "
+        f"{FEATURES}-{CLASSES}, one SGD step on a batch of {BATCH}, float32",
+        "NumPy (hand-written)", ("NumPy (hand-written)", "chainrule", "PyTorch (CPU)"),
+        (chainrule_step, numpy_step, torch_step), batches, weights)
     ratio = table.ratio("chainrule")
     table.target(f"chainrule at most 1.3x hand-written NumPy (measured {ratio:.2f}x)",
                  ratio <= 1.3)
     if torch is not None:
-        table.notes.append(f"chainrule {table.ratio('chainrule', 'PyTorch (CPU)'):.2f}x "
-                           "PyTorch")
-    table.notes.append(torch_note(blas_note, torch, threads))
-    ref = losses["chainrule"]
-    gap = max(abs(a - b) for other in losses.values() for a, b in zip(ref, other))
-    table.notes.append(f"same initial weights; the losses of the first three steps agree to "
-                       f"{gap:.1e} (float32)")
+        table.notes.insert(0, f"chainrule {table.ratio('chainrule', 'PyTorch (CPU)'):.2f}x "
+                              "PyTorch")
     return [table]
 
 
