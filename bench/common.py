@@ -3,9 +3,32 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+
+def cycle_batches(items):
+    """The next item at each call, round and round."""
+    return itertools.cycle(items).__next__
+
+
+def training_step(model, opt, batches, loss_fn):
+    """``step()`` for any library: the next of ``batches`` (pairs already in the
+    library's types) through ``model`` and ``loss_fn(out, labels)``, backward, then
+    ``opt.step()``; it returns the loss."""
+    next_batch = cycle_batches(batches)
+
+    def step():
+        x, labels = next_batch()
+        opt.zero_grad()
+        loss = loss_fn(model(x), labels)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
 
 
 def best_time(fn, *, repeat: int = 7, min_time: float = 0.05) -> float:

@@ -20,13 +20,12 @@ peak memory <= 1.2x the NumPy step's.
 
 from __future__ import annotations
 
-import itertools
 import math
 import tracemalloc
 
 import numpy as np
 
-from bench.common import Table
+from bench.common import Table, cycle_batches, training_step
 from bench.w1_case_study import blas_threads, interleaved_times, torch_or_none
 
 SIZES = [784, 256, 128, 10]
@@ -52,10 +51,6 @@ def problem(seed: int = 0):
     return batches, weights
 
 
-def _cycle(items):
-    """An endless iterator over ``items``."""
-    return itertools.cycle(items).__next__
-
 
 # ---------------------------------------------------------------------- chainrule
 
@@ -70,16 +65,8 @@ def chainrule_step(batches, weights):
         lin.weight.data[...] = W
         lin.bias.data[...] = b
     opt = nn.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
-    next_batch = _cycle([(ag.Tensor(x), labels) for x, labels in batches])
-
-    def step():
-        xt, labels = next_batch()
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt), labels)
-        loss.backward()
-        opt.step()
-        return loss
-
+    batches = [(ag.Tensor(x), labels) for x, labels in batches]
+    step = training_step(model, opt, batches, F.cross_entropy)
     return step, model
 
 
@@ -91,7 +78,7 @@ def numpy_step(batches, weights):
     params = [p.copy() for W, b in weights for p in (W, b)]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
-    next_batch = _cycle(batches)
+    next_batch = cycle_batches(batches)
     b1, b2 = BETAS
     t = [0]
 
@@ -155,17 +142,9 @@ def torch_step(batches, weights, torch):
             layers.append(torch.nn.ReLU())
     model = torch.nn.Sequential(*layers)
     opt = torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
-    next_batch = _cycle([(torch.from_numpy(x), torch.from_numpy(labels))
-                         for x, labels in batches])
-
-    def step():
-        xt, yt = next_batch()
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
-
+    batches = [(torch.from_numpy(x), torch.from_numpy(labels))
+               for x, labels in batches]
+    step = training_step(model, opt, batches, torch.nn.functional.cross_entropy)
     return step, model
 
 

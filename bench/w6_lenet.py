@@ -21,12 +21,11 @@ Target: chainrule at most 2× PyTorch.
 from __future__ import annotations
 
 import gc
-import itertools
 import time
 
 import numpy as np
 
-from bench.common import Table
+from bench.common import Table, cycle_batches, training_step
 from bench.w1_case_study import blas_threads, torch_or_none
 
 BATCH = 64
@@ -59,10 +58,6 @@ def problem(seed: int = 0):
     return batches, weights
 
 
-def cycle_batches(items):
-    """The next item at each call, round and round."""
-    return itertools.cycle(items).__next__
-
 
 # ---------------------------------------------------------------------- chainrule
 
@@ -78,16 +73,8 @@ def chainrule_step(batches, weights, make_model=None, lr=LR):
     for p, w in zip(model.parameters(), weights):
         p.data[...] = w
     opt = nn.optim.SGD(model.parameters(), lr=lr)
-    next_batch = cycle_batches([(ag.Tensor(x), labels) for x, labels in batches])
-
-    def step():
-        xt, labels = next_batch()
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xt), labels)
-        loss.backward()
-        opt.step()
-        return loss
-
+    batches = [(ag.Tensor(x), labels) for x, labels in batches]
+    step = training_step(model, opt, batches, F.cross_entropy)
     return step, model
 
 
@@ -146,7 +133,7 @@ def numpy_step(batches, weights):
     K1, K2 = W1.reshape(6, 25), W2.reshape(16, 150)  # views: updated in place with W1, W2
     params = [W1, b1, W2, b2, W3, b3, W4, b4, W5, b5]
     next_batch = cycle_batches([(np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))), labels)
-                         for x, labels in batches])
+                                for x, labels in batches])
 
     def step():
         x, labels = next_batch()  # (N, 1, 32, 32), padded once up front
@@ -219,17 +206,9 @@ def torch_step(batches, weights, torch):
         for p, w in zip(model.parameters(), weights):
             p.copy_(torch.from_numpy(w))
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    next_batch = cycle_batches([(torch.from_numpy(x), torch.from_numpy(labels))
-                         for x, labels in batches])
-
-    def step():
-        xt, yt = next_batch()
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
-
+    batches = [(torch.from_numpy(x), torch.from_numpy(labels))
+               for x, labels in batches]
+    step = training_step(model, opt, batches, torch.nn.functional.cross_entropy)
     return step, model
 
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.common import Table
+from bench.common import Table, cycle_batches, training_step
 from bench.w6_lenet import chainrule_step as w6_chainrule_step
-from bench.w6_lenet import compare_steps, cycle_batches
+from bench.w6_lenet import compare_steps
 
 BATCH, FEATURES, CLASSES = 256, 512, 10
 LR, MOMENTUM, EPS = 0.1, 0.1, 1e-5
@@ -134,17 +134,9 @@ def torch_step(batches, weights, torch):
         for p, w in zip(model.parameters(), weights):
             p.copy_(torch.from_numpy(w))
     opt = torch.optim.SGD(model.parameters(), lr=LR)
-    next_batch = cycle_batches([(torch.from_numpy(x), torch.from_numpy(labels))
-                         for x, labels in batches])
-
-    def step():
-        xt, yt = next_batch()
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
-        loss.backward()
-        opt.step()
-        return loss
-
+    batches = [(torch.from_numpy(x), torch.from_numpy(labels))
+               for x, labels in batches]
+    step = training_step(model, opt, batches, torch.nn.functional.cross_entropy)
     return step, model
 
 
