@@ -15,7 +15,7 @@ import numpy as np
 import autograd as ag
 
 from .common import Table, best_time
-from .w5_gradcheck import SIZES, _problem
+from .w5_gradcheck import SIZES, _problem, chainrule_loss, torch_loss
 
 
 def _shapes():
@@ -25,38 +25,18 @@ def _shapes():
     return shapes
 
 
-def _unflatten(flat, shapes):
-    parts, k = [], 0
-    for s in shapes:
-        n = int(np.prod(s))
-        parts.append(flat[k:k + n].reshape(s))
-        k += n
-    return parts
+def of_one_vector(loss, shapes):
+    """W5's loss of the parameters, as a function of the 91 of them in one vector."""
 
+    def flat_loss(flat):
+        parts, k = [], 0
+        for s in shapes:
+            n = int(np.prod(s))
+            parts.append(flat[k:k + n].reshape(s))
+            k += n
+        return loss(*parts)
 
-def chainrule_loss(X, y, shapes):
-    def loss(flat):
-        h = X
-        params = _unflatten(flat, shapes)
-        for i in range(0, len(params), 2):
-            h = (h @ params[i] + params[i + 1]).sigmoid()
-        p = h.clip(1e-12, 1 - 1e-12)
-        return -(y * p.log() + (1 - y) * (1 - p).log()).mean()
-
-    return loss
-
-
-def torch_loss(torch, X, y, shapes):
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-
-    def loss(flat):
-        h = Xt
-        params = _unflatten(flat, shapes)
-        for i in range(0, len(params), 2):
-            h = torch.sigmoid(h @ params[i] + params[i + 1])
-        return torch.nn.functional.binary_cross_entropy(h, yt)
-
-    return loss
+    return flat_loss
 
 
 def run() -> list:
@@ -69,7 +49,7 @@ def run() -> list:
     flat = np.concatenate([w.reshape(-1) for w in weights])
     assert flat.size == 91
     v = np.random.default_rng(1).standard_normal(flat.size)
-    loss = chainrule_loss(X, y, shapes)
+    loss = of_one_vector(chainrule_loss(X, y), shapes)
     base = "PyTorch CPU" if torch is not None else "chainrule"
     t_hvp = Table("W7 Hessian-vector product of the case-study loss, 91 parameters",
                   baseline=base, unit="per product")
@@ -82,7 +62,7 @@ def run() -> list:
         # one thread: these products are small, and on a busy machine PyTorch's OpenMP
         # threads wait for each other at every op (measured: 100x slower with two)
         torch.set_num_threads(1)
-        tloss = torch_loss(torch, X, y, shapes)
+        tloss = of_one_vector(torch_loss(torch, X, y), shapes)
         tv = torch.from_numpy(v)
 
         def torch_hvp():
