@@ -16,10 +16,11 @@ product written with both shapes spelled out (``a[:, None] * b[None, :]``) never
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 import warnings
+
+from .switch import Switch
 
 __all__ = ["BroadcastWarning", "set_broadcast_warnings", "broadcast_warnings_enabled"]
 
@@ -41,32 +42,18 @@ def broadcast_warnings_enabled() -> bool:
     return _switch.on
 
 
-class set_broadcast_warnings(contextlib.ContextDecorator):
+class set_broadcast_warnings(Switch):
     """Turn the (n,)-with-(n, 1) broadcast warning on or off for the calling thread.
 
     A plain call (``ag.set_broadcast_warnings(False)``) sets it from then on; in a
     ``with`` block (or as a decorator) it applies inside and is restored on the way out.
     """
 
-    def __init__(self, mode: bool):
-        self.mode = bool(mode)
-        self._prev = []
-        self._first = [_switch.on]  # what the first __exit__ restores
-        _switch.on = self.mode
+    get = staticmethod(broadcast_warnings_enabled)
 
-    def __enter__(self):
-        self._prev.append(self._first.pop() if self._first else _switch.on)
-        _switch.on = self.mode
-        return self
-
-    def __exit__(self, *exc):
-        _switch.on = self._prev.pop()
-        return False
-
-    def __call__(self, func):  # as a decorator: only during the function's calls
-        if self._first:
-            _switch.on = self._first.pop()
-        return super().__call__(func)
+    @staticmethod
+    def set(mode: bool) -> None:
+        _switch.on = mode
 
 
 def check_pair(op, a, b) -> None:

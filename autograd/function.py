@@ -36,6 +36,7 @@ import threading
 import numpy as np
 
 from .broadcasting import check_pair as _check_pair
+from .switch import Switch
 
 __all__ = [
     "Function",
@@ -115,7 +116,7 @@ def _set_grad_mode(mode: bool) -> None:
         state.changed()
 
 
-class set_grad_enabled(contextlib.ContextDecorator):
+class set_grad_enabled(Switch):
     """Turn graph recording on or off, as PyTorch's ``torch.set_grad_enabled``.
 
     ``ag.set_grad_enabled(False)`` as a plain call switches recording off for the
@@ -123,36 +124,8 @@ class set_grad_enabled(contextlib.ContextDecorator):
     decorator) switches it only inside, restoring the previous mode on the way out.
     """
 
-    def __init__(self, mode: bool):
-        self.mode = bool(mode)
-        self._prev = [is_grad_enabled()]  # what the first __exit__ restores
-        self._armed = True  # the mode is already set: the first __enter__ has no work
-        _set_grad_mode(self.mode)
-
-    def __call__(self, func):
-        # used as a decorator: the mode applies to the function's calls, not from now on
-        if self._armed:
-            _set_grad_mode(self._prev.pop())
-            self._armed = False
-        return super().__call__(func)
-
-    def _recreate_cm(self):
-        # each call of a decorated function gets its own object (threads, recursion)
-        cm = object.__new__(type(self))
-        cm.mode, cm._prev, cm._armed = self.mode, [], False
-        return cm
-
-    def __enter__(self):
-        if self._armed:
-            self._armed = False
-        else:
-            self._prev.append(is_grad_enabled())
-            _set_grad_mode(self.mode)
-        return self
-
-    def __exit__(self, *exc):
-        _set_grad_mode(self._prev.pop())
-        return False
+    get = staticmethod(is_grad_enabled)
+    set = staticmethod(_set_grad_mode)
 
 
 class no_grad(set_grad_enabled):

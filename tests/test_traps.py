@@ -118,6 +118,16 @@ def test_the_switch_turns_it_off_per_thread_and_restores():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         quiet()
+    assert ag.broadcast_warnings_enabled()
+
+    @ag.set_broadcast_warnings(False)
+    def nested(depth):  # each call restores what it found, in any nesting
+        assert not ag.broadcast_warnings_enabled()
+        if depth:
+            nested(depth - 1)
+        return ag.broadcast_warnings_enabled()
+
+    assert not nested(2) and ag.broadcast_warnings_enabled()
 
 
 @pytest.mark.parametrize("loss", [F.mse_loss, F.binary_cross_entropy,
