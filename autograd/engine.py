@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import function as _fn
+from . import ops as _ops
 from .function import ShapeError
 
 __all__ = ["BackwardStep", "backward_steps", "reference_backward", "chain_rule",
@@ -172,11 +173,14 @@ def unbroadcast(grad, shape: tuple):
         return np.broadcast_to(grad, shape)
     inner = tuple(i + extra for i, n in enumerate(shape)
                   if n == 1 and grad.shape[i + extra] != 1)
-    if inner:
-        grad = grad.sum(axis=tuple(range(extra)) + inner, keepdims=True)
-    elif extra:  # only leading axes to sum: one sum, no reshape (one op on Tensors)
-        grad = grad.sum(axis=tuple(range(extra)))
-        extra = 0
+    axes = tuple(range(extra)) + inner
+    if axes:
+        # only leading axes to sum: one sum, no reshape after it (one op on Tensors)
+        keep = bool(inner)
+        rows = _ops.sum_rows(grad, axes, keep)  # on an array, as the Sum op sums
+        grad = grad.sum(axis=axes, keepdims=keep) if rows is None else rows
+        if not keep:
+            extra = 0
     if grad.shape[extra:] != shape:  # not a broadcast of shape: a wrong gradient
         raise ValueError(f"unbroadcast: shape {grad.shape} is not a broadcast of {shape}")
     return grad.reshape(shape) if extra else grad

@@ -624,6 +624,48 @@ def test_unbroadcast():
     assert ag.unbroadcast(g, ()) == g.sum()
 
 
+@pytest.mark.parametrize("shape,axis,keepdims", [
+    ((1000, 5), 0, False), ((1000, 5), -2, True), ((1000, 5), (0,), False),
+    ((6, 7, 3), (0, 1), False), ((6, 7, 3), (0, 1), True), ((6, 7, 3), 0, False),
+    ((2, 1), 0, False), ((300, 1), (0,), True)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_sum_over_leading_axes_is_a_product_with_ones(shape, axis, keepdims, dtype):
+    """The bias gradient's sum over a batch runs as ones @ rows (BLAS), in the Sum op
+    and in unbroadcast: the same values as NumPy's sum, the same shape and dtype."""
+    a = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+    want = np.sum(a, axis=axis, keepdims=keepdims)
+    got = ag.ops.sum_rows(a, axis, keepdims)
+    assert got is not None and got.shape == want.shape and got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    t = ag.Tensor(a, requires_grad=True)
+    np.testing.assert_array_equal(t.sum(axis=axis, keepdims=keepdims).data, got)
+    lead = tuple(range(len(axis))) if isinstance(axis, tuple) else (axis % a.ndim,)
+    target = tuple(1 if i in lead else n for i, n in enumerate(shape))[len(lead):]
+    np.testing.assert_array_equal(ag.unbroadcast(a, target), got.reshape(target))
+
+
+@pytest.mark.parametrize("a,axis", [
+    (np.ones((4, 3), dtype=np.int64), 0),                 # integers: NumPy's own sum
+    (np.ones((3, 4))[:, ::2], 0),                         # not contiguous
+    (np.ones((3, 4)).T, 0),
+    (np.ones((3, 4)), 1),                                 # not a leading axis
+    (np.ones((3, 4)), (1, 0)),
+    (np.ones((3, 4)), None),                              # all axes: NumPy's pairwise sum
+    (np.ones((3, 4)), 2),                                 # out of range: NumPy's error
+    (np.ones((0, 4)), 0),                                 # empty
+    (np.ones(5), 0)])                                     # one axis: NumPy's pairwise sum
+def test_other_sums_are_left_to_numpy(a, axis):
+    assert ag.ops.sum_rows(a, axis) is None
+
+
+def test_a_sum_over_rows_is_more_accurate_than_numpys_in_float32():
+    """NumPy adds the rows of a matrix one after another; BLAS keeps partial sums."""
+    a = np.random.default_rng(0).standard_normal((200_000, 3)).astype(np.float32) + 1
+    exact = a.astype(np.float64).sum(axis=0)
+    ours = ag.Tensor(a).sum(axis=0).numpy()
+    assert np.abs(ours - exact).max() < np.abs(np.sum(a, axis=0) - exact).max()
+
+
 # ----------------------------------------------------------------- owning .grad
 
 
