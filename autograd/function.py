@@ -59,11 +59,12 @@ __all__ = [
 class _State:
     """One thread's modes. Only its own thread reads or changes it."""
 
-    __slots__ = ("grad_enabled", "scope", "anomaly")
+    __slots__ = ("grad_enabled", "scope", "kinds", "anomaly")
 
     def __init__(self):
         self.grad_enabled = True
         self.scope = ""  # dotted name scope opened by ``name_scope`` ("layers.0")
+        self.kinds = ()  # (scope, kind) of the open scopes given a kind: ("layers.0", "Linear")
         # set by ``anomaly.detect_anomaly``: an object whose on_forward(ctx, out, arrays)
         # runs after every op and on_backward(ctx, grad, sent) after every node's backward
         self.anomaly = None
@@ -160,20 +161,27 @@ class name_scope(contextlib.ContextDecorator):
 
     Every node records the scope it was created in (``ctx.scope``), which is how a
     graph drawing can group the ops of one layer without ``autograd`` knowing ``nn``.
-    ``with name_scope("layers"): ...`` yields the full dotted scope. (A class rather
-    than a generator: entered once per module call, it must be cheap.)
+    ``with name_scope("layers"): ...`` yields the full dotted scope. ``kind`` says what
+    the scope is (``nn`` gives the module's class, ``"Linear"``): a drawing shows it
+    next to the name (``layers.0 · Linear``), and every node made inside records the
+    kinds of its open scopes (``ctx.scope_kinds``). (A class rather than a generator:
+    entered once per module call, it must be cheap.)
     """
 
-    __slots__ = ("name", "prev")
+    __slots__ = ("name", "kind", "prev", "prev_kinds")
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, kind: str = ""):
         self.name = name
+        self.kind = kind
 
     def __enter__(self) -> str:
         state = _modes.state
         self.prev = prev = state.scope
+        self.prev_kinds = state.kinds
         name = self.name
         state.scope = scope = f"{prev}.{name}" if prev and name else (name or prev)
+        if self.kind and name:
+            state.kinds += ((scope, self.kind),)
         if not prev:  # the outermost scope: the thread's modes change from the defaults
             state.changed()
         return scope
@@ -181,6 +189,7 @@ class name_scope(contextlib.ContextDecorator):
     def __exit__(self, *exc) -> bool:
         state = _modes.state
         state.scope = self.prev
+        state.kinds = self.prev_kinds
         if not self.prev:
             state.changed()
         return False
@@ -237,7 +246,8 @@ class Function:
     - ``ctx.save_for_backward(*arrays)`` in forward, ``ctx.saved`` in backward;
     - ``ctx.needs_input_grad``: a bool per positional input of forward;
     - ``ctx.parents``: the positional inputs (Tensors or constants) of the call;
-    - ``ctx.scope``: the name scope the op was created in.
+    - ``ctx.scope``: the name scope the op was created in, and ``ctx.scope_kinds`` the
+      ``(scope, kind)`` of the scopes around it that have a kind (see ``name_scope``).
 
     After a backward pass (without ``retain_graph=True``) the node is released: its
     saved arrays are dropped and a second backward through it raises.
@@ -250,6 +260,7 @@ class Function:
     __slots__ = ("parents", "needs_input_grad", "saved", "_released", "__dict__",
                  "__weakref__")
     scope = ""  # set per node when a name scope is open
+    scope_kinds = ()
     # What pictures and messages show about the op, set as class attributes on the op
     # (a custom Function may set them too): ``rule``, its local derivative as text
     # ("d(a*b)/da = b"); ``symbol``, drawn in its graph node ("×"; default: derived from
@@ -400,6 +411,8 @@ def _output(ctx, out, args, record, modes):
         ctx._released = False
         if modes is not None and modes.scope:
             ctx.scope = modes.scope
+            if modes.kinds:
+                ctx.scope_kinds = modes.kinds
         t._ctx = ctx
         t.requires_grad = True
     else:

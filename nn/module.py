@@ -19,8 +19,9 @@ owns, by a dotted path::
     net.hidden.weight.name   # 'hidden.weight': the parameter knows its own path
 
 Calling a module (``net(x)``) runs its ``forward`` inside ``ag.name_scope(<its name in
-its parent>)``, so each op records where in the network it was made (``ctx.scope``,
-e.g. ``"layers.0"``): graph drawings group a layer's ops together this way.
+its parent>, <its class>)``, so each op records where in the network it was made
+(``ctx.scope``, e.g. ``"layers.0"``) and what made it (``Linear``): graph drawings group
+a layer's ops in a box titled ``layers.0 · Linear`` this way.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class Module:
     def __call__(self, *args, **kwargs):
         scope = self._scope_name
         if scope:
-            with ag.name_scope(scope):
+            with ag.name_scope(scope, type(self).__name__):
                 out = self.forward(*args, **kwargs)
         else:  # a top-level module: no scope of its own
             out = self.forward(*args, **kwargs)

@@ -184,6 +184,25 @@ def test_name_scopes_become_clusters_with_parameters_inside():
     assert "<B>x</B>" not in body  # the input does not
 
 
+def test_a_module_cluster_says_what_the_module_is():
+    """An nn module's scope carries its class: the cluster reads ``0 · Linear`` (as
+    PyTorch prints ``(0): Linear``), a bare name scope just its name."""
+    import nn
+
+    model = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
+    x = ag.Tensor(np.ones((4, 3)), name="x")
+    with ag.name_scope("head"):
+        h = model(x)
+    assert h._ctx.scope == "head.1" and h._ctx.scope_kinds == (("head.1", "Tanh"),)
+    src = ag.draw_graph(h.sum()).source
+    labels = {re.search(r'id="scope:([^"]*)"', ln).group(1):
+              re.search(r'label=(?:"([^"]*)"|(\S+))', ln).group(1, 2)
+              for ln in src.splitlines() if 'id="scope:' in ln}
+    assert labels == {"head": (None, "head"),  # no kind given: the name alone
+                      "head.0": ("head.0 · Linear", None),
+                      "head.1": ("head.1 · Tanh", None)}
+
+
 def _scoped_net(n_layers=6, width=3):
     x = ag.Tensor(np.ones((2, width)), name="x")
     h = x

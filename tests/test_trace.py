@@ -74,6 +74,17 @@ def test_steps_are_the_engine_steps(build):
                     or step.expression.replace(" ", "") == step.label), step.expression
 
 
+def test_a_step_names_its_op_as_the_op_names_itself():
+    """A Function's ``name`` (``LinearFunction`` calls itself ``Linear``), as in the
+    drawing and in error messages, not its class name."""
+    import nn
+
+    layer = nn.Linear(3, 2)
+    trace = ag.trace_backward(layer(ag.Tensor(np.ones((4, 3)))).sum())
+    assert [s.op for s in trace if s.kind == "op"] == ["Sum", "Linear"]
+    assert "local rule (Linear)" in trace[2].describe()
+
+
 def test_rules_chain_rule_text_and_accumulation():
     w = ag.Tensor([0.5, -1.0], requires_grad=True, name="w")
     loss = (w * w).sum()

@@ -263,7 +263,9 @@ def test_modules_fold_until_the_step_enters_them(browser, tmp_path):
         fold = page.locator(f'#viewer .crv-canvas .crv-fold[data-scope="{module}"]')
         h = hit(outside)
         assert h["fold"] and not h["node"], h  # covered by its module's box
-        assert fold.is_visible() and fold.locator("text").first.text_content() == module
+        # its box names the module and what it is, as PyTorch prints it: (4): Linear
+        assert fold.is_visible() and fold.locator("text").first.text_content() == (
+            f"{module} · Linear")
         h = hit(inside)
         assert h["node"] and not h["fold"], h
         assert not fold.is_visible()
@@ -281,7 +283,8 @@ def test_modules_fold_until_the_step_enters_them(browser, tmp_path):
         page.mouse.click(h["x"], h["y"])
         h = hit(outside)
         assert h["node"] and not h["fold"], h
-        name = page.locator(f'#viewer .crv-canvas g.cluster:has(text:text-is("{module}")) text')
+        name = page.locator(f'#viewer .crv-canvas g.cluster[id="scope:{module}"] text')
+        assert name.text_content() == f"{module} · Linear"
         box = name.bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         assert hit(outside)["fold"]

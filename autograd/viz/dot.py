@@ -216,7 +216,7 @@ def render(model: GraphModel, overlay: Overlay, opts: DrawOptions, plan: dict, *
         merged[key] = (idxs, gid, b)
 
     if not statements_only:
-        _emit_clusters(g, by_scope)
+        _emit_clusters(g, by_scope, model.scope_title)
     # what was drawn, for composing many frames of one layout (``frames.compose``)
     g.statements = [(nid, attrs) for items in by_scope.values() for nid, attrs in items]
     g.edge_statements = []
@@ -271,8 +271,9 @@ def _edge_rank(v) -> float:
     return 1e308 if m == math.inf else m
 
 
-def _emit_clusters(g: GraphDrawing, by_scope: dict) -> None:
-    """Emit node statements inside one nested cluster per (not collapsed) scope."""
+def _emit_clusters(g: GraphDrawing, by_scope: dict, title) -> None:
+    """Emit node statements inside one nested cluster per (not collapsed) scope, labelled
+    ``title(scope)``; its SVG group's id is ``scope:<scope>``."""
     scopes = [s for s in by_scope if s]
     # every enclosing scope of a used scope gets a cluster too
     tree: dict = {"": []}
@@ -290,8 +291,9 @@ def _emit_clusters(g: GraphDrawing, by_scope: dict) -> None:
     for s in sorted(order, key=lambda x: -(x.count(".") + 1 if x else 0)):
         sub = g if s == "" else graphviz.Digraph(name=f"cluster_{order.index(s)}")
         if s:
-            sub.attr(label=s, style="rounded,dashed", color="#B8C2CC", fontcolor="#546E7A",
-                     fontsize="10", bgcolor="#FBFCFD", labeljust="l", margin="10")
+            sub.attr(label=title(s), id=f"scope:{s}", style="rounded,dashed",
+                     color="#B8C2CC", fontcolor="#546E7A", fontsize="10", bgcolor="#FBFCFD",
+                     labeljust="l", margin="10")
         for nid, attrs in by_scope.get(s, []):
             sub.node(nid, **attrs)
         for child in tree[s]:

@@ -37,17 +37,21 @@ class Frames:
         return self.head + "".join(self.parts[k] for k in self.frames[i]) + self.tail
 
     def clusters(self) -> list:
-        """The module clusters drawn: ``(label, (x0, y0, x1, y1))`` each, in the SVG's
-        own coordinates, in drawing order (a module before the modules inside it)."""
+        """The module clusters drawn: ``(scope, title, (x0, y0, x1, y1))`` each, in the
+        SVG's own coordinates, in drawing order (a module before the modules inside it).
+        The title is the cluster's label (``4 · Linear``); the scope, from its id."""
         out = []
         for m in _CLUSTER.finditer(self.head):
-            shape = re.search(r'(?:\sd|points)="([^"]*)"', m.group(1))
-            label = re.search(r"<text\b[^>]*>([^<]*)</text>", m.group(1))
+            shape = re.search(r'(?:\sd|points)="([^"]*)"', m.group(2))
+            label = re.search(r"<text\b[^>]*>([^<]*)</text>", m.group(2))
             if not shape or not label:
                 continue
             xy = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", shape.group(1))]
             xs, ys = xy[0::2], xy[1::2]
-            out.append((unescape(label.group(1)), (min(xs), min(ys), max(xs), max(ys))))
+            title = unescape(label.group(1))
+            gid = unescape(m.group(1))
+            scope = gid[len("scope:"):] if gid.startswith("scope:") else title
+            out.append((scope, title, (min(xs), min(ys), max(xs), max(ys))))
         return out
 
 
@@ -139,7 +143,7 @@ def compose(drawings: list, base: int = 0) -> Frames:
     return Frames(head, parts, frames, tail)
 
 
-_CLUSTER = re.compile(r'<g id="[^"]*" class="cluster">(.*?)</g>', re.S)
+_CLUSTER = re.compile(r'<g id="([^"]*)" class="cluster">(.*?)</g>', re.S)
 _GROUP = re.compile(r'<g id="([^"]+)" class="(node|edge)[^"]*"')
 
 

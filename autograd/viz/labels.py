@@ -164,7 +164,7 @@ def module_label(scope, members, model, tensor_grads, opts: DrawOptions,
     ops = [model.nodes[i] for i in members if isinstance(model.nodes[i], OpNode)]
     syms = " ".join(o.symbol for o in ops) if len(ops) <= 4 else f"{len(ops)} ops"
     head = (f'<TD BGCOLOR="{fill}" CELLPADDING="4">'
-            + _font(escape(scope), bold=True, color=PALETTE["text"]) + "  "
+            + _font(escape(model.scope_title(scope)), bold=True, color=PALETTE["text"]) + "  "
             + _font(escape(syms), size=10, color=PALETTE["muted"]) + "</TD>")
     rows = []
     chars = 0

@@ -235,6 +235,7 @@ class GraphModel:
     in_edges: dict = field(default_factory=dict)  # op id -> edge indices, argument order
     out_edge: dict = field(default_factory=dict)  # op id -> edge index
     uses: dict = field(default_factory=dict)  # tensor id -> grad-carrying edges into ops
+    kinds: dict = field(default_factory=dict)  # scope -> what it is ("Linear"), if known
 
     @classmethod
     def build(cls, root) -> GraphModel:
@@ -310,6 +311,7 @@ class GraphModel:
                     m.nodes[cid] = ConstNode(cid, const_text(p), ctx.scope)
                     pending.append(Edge(cid, oid, None, oid, j, False))
             m.nodes[oid] = OpNode(oid, ctx, "", op_symbol(ctx), op_detail(ctx), ctx.scope)
+            m.kinds.update(ctx.scope_kinds)
             tid = add_tensor(t, "output" if t is root else "intermediate")
             m.nodes[tid].scope = ctx.scope
             m.nodes[oid].out = tid
@@ -347,6 +349,12 @@ class GraphModel:
                     if len(s) > len(node.scope):
                         node.scope = s
                     break
+
+    def scope_title(self, scope: str) -> str:
+        """How a module's box is titled: its scope and, when known, its kind
+        (``layers.0 · Linear``)."""
+        kind = self.kinds.get(scope)
+        return f"{scope} · {kind}" if kind else scope
 
     def scopes(self) -> list:
         """Every scope (and enclosing scope) used by a node, in first-seen order."""

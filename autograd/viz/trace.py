@@ -427,7 +427,7 @@ def trace_backward(root, gradient=None, retain_graph: bool = False, *,
             sent.append((m.nodes[ptid].label, p, gp))
         tr._edge_sent[m.out_edge[oid]] = (k, st.grad)
         tr.steps.append(TraceStep(
-            k, "op", st.node, node.label, op=type(ctx).__name__,
+            k, "op", st.node, node.label, op=ctx.name,
             expression=explain.expression(m, oid), rule=getattr(ctx, "rule", None) or None,
             grad=st.grad, sent=tuple(sent), created_at=ctx.created_at, _trace=tr))
         tr._events.append(events)

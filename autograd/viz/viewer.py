@@ -84,12 +84,13 @@ def fold_svg(clusters: list) -> str:
     module's name: SVG drawn over the nodes, a module's box over those of the modules
     inside it. The viewer hides the box of the module of the current step."""
     out = []
-    for label, (x0, y0, x1, y1) in sorted(clusters, key=lambda c: -c[0].count(".")):
+    for scope, title, (x0, y0, x1, y1) in sorted(clusters, key=lambda c: -c[0].count(".")):
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        size = max(8.0, min(14.0, (x1 - x0) / max(4, len(label)) * 1.6, (y1 - y0) / 3))
-        name = escape(label)
+        size = max(8.0, min(14.0, (x1 - x0) / max(4, len(title)) * 1.6, (y1 - y0) / 3))
+        name = escape(title)
         out.append(
-            f'<g class="crv-fold" data-scope="{name}"><title>{name}: click to open</title>'
+            f'<g class="crv-fold" data-scope="{escape(scope)}">'
+            f'<title>{name}: click to open</title>'
             f'<rect x="{x0:.2f}" y="{y0:.2f}" width="{x1 - x0:.2f}" height="{y1 - y0:.2f}" '
             'rx="6" fill="#ECEFF1" stroke="#78909C" stroke-width="1.2"/>'
             f'<text x="{cx:.2f}" y="{cy:.2f}" text-anchor="middle" '
@@ -97,7 +98,7 @@ def fold_svg(clusters: list) -> str:
             f'fill="#37474F">{name}</text>'
             f'<text x="{cx:.2f}" y="{cy + size:.2f}" text-anchor="middle" '
             'font-family="Helvetica,sans-Serif" font-size="8" fill="#6B7480">'
-            "module · click to open</text></g>")
+            "click to open</text></g>")
     return "".join(out)
 
 
@@ -172,8 +173,9 @@ function chainruleViewer(root, pageKeys) {
     if (!data.scopes || !el || !canvas.contains(el)) return;
     const f = el.closest(".crv-fold");
     const c = el.tagName === "text" && el.closest("g.cluster");
+    const s = c && c.id.startsWith("scope:") ? c.id.slice(6) : null;
     if (f) opened.add(f.getAttribute("data-scope"));
-    else if (c && opened.has(el.textContent)) opened.delete(el.textContent);
+    else if (s !== null && opened.has(s)) opened.delete(s);
     else return;
     show(step);
   }
