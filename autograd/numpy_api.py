@@ -96,8 +96,9 @@ def array_function(self, func, types, args, kwargs):
     """``Tensor.__array_function__`` (NEP 18): any other NumPy function called with a
     Tensor among the arguments NumPy looks at (``np.sum(t)``, ``np.concatenate([a, t])``)."""
     Tensor = _tensor.Tensor
-    if not all(issubclass(t, (Tensor, np.ndarray)) for t in types):
-        return NotImplemented
+    for t in types:
+        if t is not Tensor and not issubclass(t, (Tensor, np.ndarray)):
+            return NotImplemented
     if kwargs.get("out") is not None:
         raise _out_error(_function_name(func))
     if func in _ANSWERED_FUNCTIONS:
@@ -112,6 +113,8 @@ def _call(func, entry, args, kwargs):
     """Run ``entry``'s handler on NumPy's arguments, refusing those it takes only at
     NumPy's default value (``func``: the NumPy function, or its name for messages)."""
     fixed = entry.fixed
+    if not fixed or (len(args) <= entry.free and not kwargs):  # nothing fixed was given
+        return entry.handler(*args, **kwargs)
     given = {k: v for k, v in zip(entry.positional, args) if k in fixed}
     given.update((k, v) for k, v in kwargs.items() if k in fixed)
     if given:
@@ -133,6 +136,7 @@ class _Entry(NamedTuple):
     ag: str
     positional: tuple | None = None
     fixed: dict | None = None
+    free: int = 0  # how many positional arguments come before the first fixed one
 
 
 def _entry(handler, ag: str) -> _Entry:
@@ -141,7 +145,8 @@ def _entry(handler, ag: str) -> _Entry:
     positional = tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY,
                                                             p.POSITIONAL_OR_KEYWORD))
     fixed = {p.name: p.default.default for p in params if isinstance(p.default, _Fixed)}
-    return _Entry(handler, ag, positional, fixed)
+    free = next((i for i, name in enumerate(positional) if name in fixed), len(positional))
+    return _Entry(handler, ag, positional, fixed, free)
 
 
 class _Fixed:

@@ -85,7 +85,9 @@ def _expand(grad, shape, axis, keepdims):
     if axis is not None and not keepdims:  # the reduced axes back, of length 1
         axes = _normalize_axes(axis, len(shape))
         grad = grad.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
-    return np.broadcast_to(grad, shape)
+    if isinstance(grad, _ARRAYS):
+        return np.broadcast_to(grad, shape)
+    return BroadcastTo.apply(grad, shape=tuple(shape))  # a Tensor: the op, directly
 
 
 def _normalize_axes(axis, ndim):
@@ -101,8 +103,8 @@ def _masked(grad, weight):
     inf or a NaN, which one dot product of the result with itself tells.)"""
     if not isinstance(grad, _ARRAYS):  # a Tensor (create_graph): where, always
         if weight.dtype == bool:
-            return np.where(weight, grad, 0)  # one recorded op
-        return np.where(weight != 0, grad * weight, 0)
+            return Where.apply(weight, grad, 0)  # one recorded op
+        return Where.apply(weight != 0, grad * weight, 0)
     out = grad * weight
     flat = out.reshape(-1) if type(out) is np.ndarray else out
     if np.isfinite(np.dot(flat, flat)):
@@ -586,12 +588,12 @@ class Clip(Function):
     def backward(ctx, grad):
         (a,), lo, hi = ctx.saved, ctx.lo, ctx.hi
         if not isinstance(a, _ARRAYS):  # a Tensor (create_graph): the mask needs its values
-            a = a.data
-        inside = np.ones(np.shape(a), dtype=bool)
-        if lo is not None:
-            inside = np.logical_and(inside, a >= lo)
-        if hi is not None:
-            inside = np.logical_and(inside, a <= hi)
+            a = a._data
+        if lo is None or hi is None:
+            inside = np.ones(np.shape(a), dtype=bool) if lo is None and hi is None else (
+                a >= lo if hi is None else a <= hi)
+        else:
+            inside = (a >= lo) & (a <= hi)
         return _masked(grad, inside)
 
 
