@@ -282,8 +282,8 @@ def _operand(g: OnnxGraph, ctx, p, out: np.ndarray, named: dict):
         raise OnnxExportError(
             f"export_onnx: {ctx.name} reads an array of shape {arr.shape} (as large as the "
             f"batch) that is not computed by recorded ops: it was made from the example's "
-            f"values outside the graph (a mask from x.numpy() > 0, as leaky_relu, elu, "
-            f"softplus and dropout in training make) and would be frozen into the file. "
+            f"values outside the graph (a mask from x.numpy() > 0, or dropout in "
+            f"training) and would be frozen into the file. "
             f"Use ops on tensors instead (ag.maximum, x.relu()), or call model.eval()")
     return g.const(arr, name=label)
 

@@ -8,6 +8,9 @@ finite differences and PyTorch in the tests): ``linear`` (``LinearFunction``, th
 dense layer), ``binary_cross_entropy`` and ``nll_loss`` (which ``cross_entropy``
 applies after ``log_softmax``, as PyTorch does), and ``batch_norm`` in training
 (``BatchNormFunction``). One node instead of four to ten makes a step markedly faster.
+The activations ``leaky_relu``, ``elu`` and ``softplus`` are single ops as well
+(``LeakyReluFunction``, ``EluFunction``, ``SoftplusFunction``): their masks come from
+inside the op, so they export to ONNX, and their second derivatives are PyTorch's.
 
 Losses take ``(input, target)``: ``input`` is the model's output (a Tensor), ``target``
 an array or Tensor, and ``reduction`` is ``"mean"`` (the default: the average over all
@@ -35,6 +38,7 @@ __all__ = [
     "conv1d", "conv2d",
     "max_pool2d", "avg_pool2d", "batch_norm",
     "BatchNormFunction",
+    "LeakyReluFunction", "EluFunction", "SoftplusFunction",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -62,9 +66,9 @@ def tanh(x) -> ag.Tensor:
 
 
 def leaky_relu(x, negative_slope: float = 0.01) -> ag.Tensor:
-    """x where x > 0, else ``negative_slope * x`` (the slope is also the gradient at 0)."""
-    x = _tensor(x)
-    return ag.where(x.numpy() > 0, x, x * negative_slope)
+    """x where x > 0, else ``negative_slope * x`` (the slope is also the gradient at 0).
+    One op (``LeakyReluFunction``)."""
+    return LeakyReluFunction.apply(_tensor(x), negative_slope=negative_slope)
 
 
 def softmax(x, axis: int = -1, *, dim=None) -> ag.Tensor:
@@ -524,25 +528,17 @@ def silu(x) -> ag.Tensor:
 
 
 def elu(x, alpha: float = 1.0) -> ag.Tensor:
-    """x for x > 0, else ``alpha·(exp(x) - 1)`` (slope ``alpha`` at 0, as PyTorch)."""
-    x = _tensor(x)
-    pos = x.numpy() > 0
-    # exp only sees the non-positive side: no overflow, no gradient from the other side
-    return ag.where(pos, x, alpha * (ag.where(pos, 0.0, x).exp() - 1.0))
+    """x for x > 0, else ``alpha·(exp(x) - 1)`` (slope ``alpha`` at 0, as PyTorch). One op
+    (``EluFunction``)."""
+    return EluFunction.apply(_tensor(x), alpha=alpha)
 
 
 def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> ag.Tensor:
     """log(1 + exp(beta·x)) / beta, and x itself where beta·x > ``threshold``.
 
-    Computed as max(z, 0) + log(1 + exp(-|z|)) with z = beta·x, so exp never overflows;
-    the gradient is σ(z) (1 above the threshold)."""
-    x = _tensor(x)
-    z = x * beta if beta != 1 else x
-    pos = z.numpy() > 0
-    soft = ag.where(pos, z, 0.0) + (1.0 + ag.where(pos, -z, z).exp()).log()
-    if beta != 1:
-        soft = soft / beta
-    return ag.where(z.numpy() > threshold, x, soft)
+    One op (``SoftplusFunction``): exp never overflows, and the gradient is σ(beta·x)
+    (1 above the threshold)."""
+    return SoftplusFunction.apply(_tensor(x), beta=beta, threshold=threshold)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None,
@@ -854,3 +850,161 @@ class BatchNormFunction(ag.Function):
         gb = sum_g.reshape(-1) if need_b else None
         return gx, gw, gb
 
+
+# ------------------------------------------------- leaky relu, elu and softplus, one op each
+# (one node each in the graph, exported as ONNX's LeakyRelu, Elu and Softplus; their
+# second derivatives are PyTorch's)
+
+_ARRAYS = (np.ndarray, np.generic)
+
+
+def _data(x) -> np.ndarray:
+    """The values of a saved input: the array, or the Tensor's (a backward running on
+    Tensors under ``create_graph``)."""
+    return x if isinstance(x, _ARRAYS) else x.data
+
+
+def _factor(mask, if_true: float, if_false: float, dtype) -> np.ndarray:
+    """``if_true`` where ``mask``, else ``if_false``: exactly those two numbers, to
+    multiply by. (A lookup in a table of two, which runs several times faster than
+    np.where on a mask of mixed signs, where the branches of np.where mispredict.)"""
+    table = np.array([if_false, if_true], dtype=dtype)
+    return table.take(np.asarray(mask).view(np.uint8))
+
+
+class LeakyReluFunction(ag.Function):
+    """x where x > 0, else s·x (s = ``negative_slope``), with derivative 1 or s; s at 0,
+    as PyTorch. ``apply(x, negative_slope=0.01)``."""
+
+    name = "LeakyRelu"
+    rule = "d leaky_relu(x)/dx = 1 if x > 0 else negative_slope"
+    symbol = "leaky relu"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return g.node("LeakyRelu", inputs, alpha=ctx.slope)
+
+    @staticmethod
+    def forward(ctx, x, negative_slope=0.01):
+        ctx.slope = float(negative_slope)  # a Python float: float32 stays float32
+        pos = x > 0
+        ctx.saved = (pos,)
+        # x·1 or x·s, as PyTorch: -0 stays -0, and s = 0 gives NaN at -inf
+        return x * _factor(pos, 1.0, ctx.slope, x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (pos,) = ctx.saved
+        # grad·s, not a masked 0, where s = 0: PyTorch gives 0·inf = NaN there too
+        if isinstance(grad, _ARRAYS):
+            return grad * _factor(pos, 1.0, ctx.slope, grad.dtype)
+        # on Tensors (create_graph): no input in it, so the second derivative is 0
+        return np.where(pos, grad, grad * ctx.slope)
+
+
+class EluFunction(ag.Function):
+    """x for x > 0, else α·(exp(x) - 1) (α = ``alpha``); derivative 1, else α·exp(x)
+    (α at 0, as PyTorch). ``apply(x, alpha=1.0)``.
+
+    The second derivative is α·exp(x) below 0 and 0 from 0 up: at 0 itself PyTorch's
+    double backward gives 0 (its mask is x < 0), so the backward on Tensors takes exp
+    of x only where x < 0, and of a constant 0 at 0."""
+
+    name = "Elu"
+    rule = "d elu(x)/dx = 1 if x > 0 else alpha·exp(x)"
+    symbol = "elu"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        return g.node("Elu", inputs, alpha=ctx.alpha)
+
+    @staticmethod
+    def forward(ctx, x, alpha=1.0):
+        ctx.alpha = float(alpha)
+        pos = x > 0
+        ctx.saved = (x, pos)
+        # α·expm1(min(x, 0)) + max(x, 0): expm1 never overflows, and each side adds an
+        # exact 0 to the other (where both are zeros, np.minimum and np.maximum return
+        # their second argument: -0 stays -0, as in PyTorch; NaN stays NaN)
+        out = np.expm1(np.minimum(0.0, x))
+        if ctx.alpha != 1.0:
+            out = out * ctx.alpha
+        out += np.maximum(0.0, x)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, pos = ctx.saved
+        alpha = ctx.alpha
+        if isinstance(grad, _ARRAYS):
+            e = np.exp(np.minimum(0.0, x))  # 1 where x > 0
+            if alpha != 1.0:
+                grad = grad * _factor(pos, 1.0, alpha, grad.dtype)
+            return grad * e  # PyTorch's order: grad·α·exp(x)
+        # on Tensors (create_graph): exp of a constant 0 from 0 up, as PyTorch's mask
+        neg = np.where(x.data >= 0, 0.0, x)
+        return np.where(pos, grad, grad * alpha * np.exp(neg))
+
+
+class SoftplusFunction(ag.Function):
+    """log(1 + exp(z)) / β with z = β·x (β = ``beta``), and x itself where z >
+    ``threshold``; derivative σ(z), and 1 above the threshold.
+    ``apply(x, beta=1.0, threshold=20.0)``.
+
+    Computed as (max(z, 0) + log1p(exp(-|z|))) / β: exp never overflows. PyTorch's
+    second derivative is β·σ(z)(1 - σ(z)) where z < threshold and 0 elsewhere (at the
+    threshold too), which the backward below reproduces on Tensors."""
+
+    name = "Softplus"
+    rule = "d softplus(x)/dx = σ(beta·x), 1 where beta·x > threshold"
+    symbol = "softplus"
+
+    @staticmethod
+    def onnx(ctx, g, inputs, out):
+        # ONNX's Softplus is log(1 + exp(x)), with neither beta nor threshold: for
+        # beta ≠ 1 it runs on beta·x and the result is divided by beta. Above the
+        # threshold the op returns x where Softplus gives x + log1p(exp(-beta·x)) / beta:
+        # they differ by less than exp(-threshold) / beta, which at the default 20 is
+        # below the file's rounding of x there (float32, or float64 from a threshold of
+        # about 34). Only for a lower threshold does the file switch to x, with a Where
+        x = inputs[0]
+        z = x
+        if ctx.beta != 1.0:
+            z = g.node("Mul", [x, g.const(ctx.beta, out.dtype)])
+        soft = g.node("Softplus", [z])
+        if ctx.beta != 1.0:
+            soft = g.node("Div", [soft, g.const(ctx.beta, out.dtype)])
+        eps = np.finfo(g.dtype or out.dtype).eps
+        if math.exp(-ctx.threshold) <= eps / 2 * abs(ctx.threshold):
+            return soft
+        above = g.node("Greater", [z, g.const(ctx.threshold, out.dtype)])
+        return g.node("Where", [above, x, soft])
+
+    @staticmethod
+    def forward(ctx, x, beta=1.0, threshold=20.0):
+        ctx.beta, ctx.threshold = float(beta), float(threshold)
+        ctx.saved = (x,)
+        z = x * ctx.beta if ctx.beta != 1.0 else x
+        out = np.log1p(np.exp(-np.abs(z)))
+        out += np.maximum(z, 0.0)
+        if ctx.beta != 1.0:
+            out /= ctx.beta
+        above = z > ctx.threshold
+        return np.where(above, x, out) if above.any() else out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        beta, threshold = ctx.beta, ctx.threshold
+        z = x * beta if beta != 1.0 else x
+        if isinstance(grad, _ARRAYS):
+            # σ(z) = 1 / (1 + exp(-z)), with exp(-z) set to 0 above the threshold: there
+            # the factor is exactly 1 (NaN stays NaN: NaN·0)
+            with np.errstate(over="ignore"):  # exp(-z) = inf below -709: σ = 0
+                u = np.exp(-z)
+            u *= z <= threshold
+            return grad * (1.0 / (1.0 + u))
+        # on Tensors (create_graph): σ of a constant from the threshold up, as PyTorch's
+        # mask (z < threshold) in its double backward
+        s = np.where(x.data * beta >= threshold, threshold, z).sigmoid()
+        return np.where(z.data > threshold, grad, grad * s)

@@ -1263,6 +1263,40 @@ OPS = OPS + (
     )),
 )
 
+# ------------------------------------------------------ nn's activations as single ops:
+# leaky_relu, elu and softplus
+
+
+def _near_switch(inputs, params):
+    """softplus: beta·a nearly the threshold, where it switches to a itself."""
+    z = inputs["a"] * params.get("beta", 1.0)
+    return near(z - params.get("threshold", 20.0), z)
+
+
+# every threshold/beta of the forms below is a multiple of 1/2, which these values keep
+# 0.15 away from: central differences never straddle the switch
+OFF_SWITCH = Domain("off the threshold switch", lambda r, s: off_grid(r, s, 0.25))
+
+OPS = OPS + (
+    OpInfo("leaky_relu", F.LeakyReluFunction, ELEMENTWISE, (
+        Form("F.leaky_relu({a}, {slope})", f"{_TF}.leaky_relu({{a}}, {{slope}})",
+             params={"slope": (0.2, 0.0, 1.5, -0.5)}),
+        Form("F.leaky_relu({a})", f"{_TF}.leaky_relu({{a}})"),
+    ), domains={"a": KINKED}, rounding_sensitive=_near_zero),
+    OpInfo("elu", F.EluFunction, ELEMENTWISE, (
+        Form("F.elu({a}, {alpha})", f"{_TF}.elu({{a}}, {{alpha}})",
+             params={"alpha": (0.5, 2.0, 1.0)}),
+        Form("F.elu({a})", f"{_TF}.elu({{a}})"),
+    ), domains={"a": KINKED}, rounding_sensitive=_near_zero),
+    OpInfo("softplus", F.SoftplusFunction, ELEMENTWISE, (
+        Form("F.softplus({a}, {beta}, {threshold})",
+             f"{_TF}.softplus({{a}}, {{beta}}, {{threshold}})",
+             params={"beta": (2.0, 0.5, 1.0), "threshold": (1.0, 20.0)}),
+        Form("F.softplus({a}, beta={beta})", f"{_TF}.softplus({{a}}, beta={{beta}})",
+             params={"beta": (2.0, 1.0)}),
+    ), domains={"a": OFF_SWITCH}, rounding_sensitive=_near_switch),
+)
+
 ROWS = {row.name: row for row in OPS}
 
 

@@ -239,3 +239,51 @@ def test_kl_div_bad_reduction():
         F.kl_div(ag.Tensor(np.zeros(3)), np.ones(3), reduction="avg")
     with pytest.raises(ValueError, match="batchmean"):
         nn.KLDivLoss(reduction="avg")
+
+
+# ------------------------------------ leaky_relu, elu and softplus: one op each, at the edges
+
+EDGE_POINTS = np.concatenate([EDGES, [np.inf, -np.inf, np.nan, 0.5, 10.0, 40.0, -1e-300]])
+ONE_OPS = {
+    "leaky_relu": (lambda a: F.leaky_relu(a, 0.1), lambda a: TF.leaky_relu(a, 0.1)),
+    "leaky_relu slope 0": (lambda a: F.leaky_relu(a, 0.0), lambda a: TF.leaky_relu(a, 0.0)),
+    "elu": (F.elu, TF.elu),
+    "elu alpha 2": (lambda a: F.elu(a, 2.0), lambda a: TF.elu(a, 2.0)),
+    "softplus": (F.softplus, TF.softplus),
+    "softplus beta 2": (lambda a: F.softplus(a, 2.0), lambda a: TF.softplus(a, 2.0)),
+    "softplus beta 0.5 threshold 5": (lambda a: F.softplus(a, 0.5, 5.0),
+                                      lambda a: TF.softplus(a, 0.5, 5.0)),
+}
+
+
+@pytest.mark.filterwarnings("ignore:invalid value")
+@pytest.mark.parametrize("name", ONE_OPS)
+def test_activation_edges_up_to_second_derivatives(name):
+    """At 0 and -0, ±inf, NaN, a threshold itself and large |x|: values (zeros with their
+    sign), first derivatives for an upstream gradient of 1, ±inf and a random one, and
+    second derivatives (ELU's is 0 at exactly 0, softplus's at the threshold) as PyTorch
+    float64 gives them; the op is one node."""
+    ours, theirs = ONE_OPS[name]
+    x = ag.Tensor(EDGE_POINTS, requires_grad=True)
+    tx = torch.tensor(EDGE_POINTS, requires_grad=True)
+    y, ty = ours(x), theirs(tx)
+    assert len(y.grad_fn.parents) == 1 and y.grad_fn.parents[0] is x  # one op
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), **TOL)
+    zeros = y.numpy() == 0
+    np.testing.assert_array_equal(np.signbit(y.numpy()[zeros]),
+                                  np.signbit(ty.detach().numpy()[zeros]))
+    for v in (np.ones(x.shape), np.full(x.shape, np.inf), np.full(x.shape, -np.inf),
+              rng.standard_normal(x.shape)):
+        (g,) = ag.engine.graph_backward(y, ag.Tensor(v), inputs=[x], create_graph=False)
+        (tg,) = torch.autograd.grad(ty, tx, torch.tensor(v), retain_graph=True)
+        np.testing.assert_allclose(g.numpy(), tg.numpy(), **TOL, err_msg=f"upstream {v[0]}")
+    v_np, w = rng.standard_normal(x.shape), rng.standard_normal(x.shape)
+    v, tv = ag.Tensor(v_np, requires_grad=True), torch.tensor(v_np, requires_grad=True)
+    (g,) = ag.engine.graph_backward(y, v, inputs=[x])
+    (tg,) = torch.autograd.grad(ty, tx, tv, create_graph=True)
+    second = ag.engine.graph_backward((g * w).sum(), inputs=[x, v], create_graph=False)
+    tsecond = torch.autograd.grad((tg * torch.tensor(w)).sum(), [tx, tv], allow_unused=True)
+    for what, a, b in zip(("x", "the upstream gradient"), second, tsecond):
+        a = np.zeros(x.shape) if a is None else a.numpy()
+        b = np.zeros(x.shape) if b is None else b.numpy()
+        np.testing.assert_allclose(a, b, **TOL, err_msg=f"second derivative in {what}")

@@ -199,9 +199,14 @@ def test_an_op_without_an_export_raises_naming_it(tmp_path):
 
 
 def test_values_frozen_from_the_example_are_refused(tmp_path):
-    model = nn.Sequential(nn.Linear(3, 4, dtype=f32), nn.LeakyReLU(0.1))
+    model = nn.Linear(3, 4, dtype=f32)
+
+    def hand_made_leaky_relu(x):  # its mask is computed from the example's values
+        h = model(x)
+        return ag.where(h.numpy() > 0, h, h * 0.1)
+
     with pytest.raises(ag.OnnxExportError, match=r"Where.*\(4, 4\).*frozen"):
-        nn.export_onnx(model, np.ones((4, 3), f32), tmp_path / "m.onnx")
+        ag.export_onnx(hand_made_leaky_relu, np.ones((4, 3), f32), tmp_path / "m.onnx")
     with pytest.raises(ag.OnnxExportError, match="not computed from its inputs"):
         ag.export_onnx(lambda x: ag.Tensor(np.ones(2)), np.ones((2, 3), f32),
                        tmp_path / "m.onnx")
@@ -301,3 +306,32 @@ def test_a_sort_of_tied_values_is_refused(tmp_path):
     with pytest.raises(ag.OnnxExportError, match="sort with an example whose values tie"):
         ag.export_onnx(lambda t: t.sort(axis=1).values, np.ones((3, 4), f32),
                        tmp_path / "s.onnx")
+
+
+# ------------------------------------------------ leaky relu, elu and softplus: one node each
+
+
+@pytest.mark.parametrize("beta,threshold", [(1.0, 20.0), (2.0, 20.0), (0.5, 5.0)])
+def test_leaky_relu_elu_softplus(tmp_path, beta, threshold):
+    rng = np.random.default_rng(4)
+    nn.manual_seed(4)
+    model = nn.Sequential(nn.Linear(5, 8, dtype=f32), nn.LeakyReLU(0.2),
+                          nn.Linear(8, 8, dtype=f32), nn.ELU(0.7),
+                          nn.Linear(8, 3, dtype=f32), nn.Softplus(beta, threshold))
+    path = tmp_path / "activations.onnx"
+    nn.export_onnx(model, rng.standard_normal((4, 5)).astype(f32), path)
+    proto = _check(path)
+    softplus = ["Softplus"] if beta == 1.0 else ["Mul", "Softplus", "Div"]
+    if threshold == 5.0:  # exp(-5) is no rounding error: the file switches to x too
+        softplus += ["Greater", "Where"]
+    assert _op_types(proto) == ["Gemm", "LeakyRelu", "Gemm", "Elu", "Gemm"] + softplus
+    attrs = {n.op_type: onnx.helper.get_attribute_value(n.attribute[0])
+             for n in proto.graph.node if n.op_type in ("LeakyRelu", "Elu")}
+    assert attrs == {"LeakyRelu": pytest.approx(0.2), "Elu": pytest.approx(0.7)}
+    # another batch size; large inputs drive softplus past its threshold (at 20 the
+    # file adds log1p(exp(-beta·x)) / beta < exp(-20) / beta to x there)
+    x = (rng.standard_normal((9, 5)) * np.array([1, 1, 10, 100, 300])).astype(f32)
+    (got,) = _run(path, {"input": x})
+    want = model(x).data
+    assert (want > threshold / beta).any() and (want < 0.1).any()  # both sides
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
