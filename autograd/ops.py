@@ -404,6 +404,10 @@ class MatMul(Function):
                    and sb[1] == k_a else "")
             )
         ctx.saved = (a, b)
+        if k_a == 1 and b_nd == 2 and a_nd >= 2:
+            # one product per entry: PyTorch's matrix product gives it exactly (a lone
+            # product -0 stays -0), where BLAS adds it to +0
+            return a * b
         try:
             return a @ b
         except ValueError:  # only the batch dimensions are left to disagree

@@ -142,7 +142,9 @@ class LinearFunction(ag.Function):
             # BLAS multiplies by a small transposed matrix faster once it is contiguous
             # (measured: about 2x for the case study's layers); large ones it takes as is
             wt = wt.copy()
-        out = x @ wt
+        # one input feature: each output is one product, exact as in PyTorch (a lone
+        # product -0 stays -0, where BLAS would add it to +0)
+        out = x * wt if wt.shape[0] == 1 and x.ndim >= 2 else x @ wt
         if bias is not None:
             if bias.dtype == out.dtype:
                 out += bias  # out is a fresh array: add in place

@@ -135,3 +135,24 @@ def test_python_and_numpy_scalars_are_weak(name):
 def test_weak_scalar_values_match_float64_arithmetic_rounded():
     x = _x32()
     np.testing.assert_allclose((np.float64(2.0) * x / np.sqrt(4.0)).data, x.data, rtol=1e-7)
+
+
+@pytest.mark.parametrize("sa,sb", [((4, 1), (1, 3)), ((2, 4, 1), (1, 3)), ((1, 2, 4, 1), (1, 3)),
+                                   ((4, 1), (2, 1, 3)), ((2, 4, 1), (2, 1, 3)), ((1,), (1, 3)),
+                                   ((4, 1), (1,)), ((4, 2), (2, 3))])
+def test_the_sign_of_a_zero_product_is_pytorchs(sa, sb):
+    """A product over one term is that term: -1 · 0 = -0 when PyTorch multiplies
+    matrices (a 2-D right operand, a linear layer on a batch), +0 in its batched and
+    vector products and in any longer sum, which starts from +0. (1/x tells them apart:
+    -inf or inf.)"""
+    import nn.functional as F
+
+    a, b = -np.ones(sa), np.zeros(sb)
+    ours = (ag.Tensor(a) @ ag.Tensor(b)).data
+    theirs = (torch.tensor(a) @ torch.tensor(b)).numpy()
+    np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
+    if len(sb) == 2:  # a linear layer with weight bᵀ
+        w = b.T.copy()
+        ours = F.linear(ag.Tensor(a), ag.Tensor(w)).data
+        theirs = torch.nn.functional.linear(torch.tensor(a), torch.tensor(w)).numpy()
+        np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
