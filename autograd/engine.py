@@ -175,7 +175,8 @@ def unbroadcast(grad, shape: tuple):
                   if n == 1 and grad.shape[i + extra] != 1)
     axes = tuple(range(extra)) + inner
     if axes:
-        # only leading axes to sum: one sum, no reshape after it (one op on Tensors)
+        # one sum; with leading axes only, no reshape after it (one op on Tensors),
+        # else the summed inner axes kept as 1s and the leading ones dropped below
         keep = bool(inner)
         rows = _ops.sum_rows(grad, axes, keep)  # on an array, as the Sum op sums
         grad = grad.sum(axis=axes, keepdims=keep) if rows is None else rows
