@@ -31,6 +31,7 @@ EXPORT = {
     "03_gradient_flow": "flow_fig.savefig(OUT, dpi=80, bbox_inches='tight')",
     "04_write_your_own_op": "bce_fig.savefig(OUT, dpi=100, bbox_inches='tight')",
     "05_real_data": "adversarial_fig.savefig(OUT, dpi=85, bbox_inches='tight')",
+    "06_derivatives_of_derivatives": "sharpness_fig.savefig(OUT, dpi=80, bbox_inches='tight')",
     # convolutions
     "07_convolutions": "backward_fig.savefig(OUT, dpi=80, bbox_inches='tight')",
     # backprop by hand
