@@ -174,6 +174,9 @@ class name_scope(contextlib.ContextDecorator):
         self.name = name
         self.kind = kind
 
+    def _recreate_cm(self):  # as a decorator: a fresh one per call (recursion, threads)
+        return name_scope(self.name, self.kind)
+
     def __enter__(self) -> str:
         state = _modes.state
         self.prev = prev = state.scope

@@ -96,6 +96,26 @@ def test_name_scope_and_anomaly_mode_are_per_thread():
         assert ag.current_scope() == "main"
 
 
+def test_name_scope_as_a_decorator_nests_and_restores_on_every_call():
+    """One decorator object serves every call: a recursive call nests its scope, and
+    each call puts back the scope it found (a shared object would restore the scope of
+    the call that entered last, and leave it open)."""
+    seen = []
+
+    @ag.name_scope("block", "Block")
+    def f(n):
+        if n:
+            f(n - 1)
+        seen.append(ag.current_scope())
+        y = ag.Tensor([1.0], requires_grad=True) * 2.0
+        return y.grad_fn.scope_kinds
+
+    kinds = f(2)
+    assert seen == ["block.block.block", "block.block", "block"]
+    assert kinds == (("block", "Block"),)
+    assert ag.current_scope() == ""
+
+
 def test_set_grad_enabled_as_a_plain_call():
     try:
         ag.set_grad_enabled(False)
