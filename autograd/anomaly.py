@@ -128,6 +128,9 @@ class detect_anomaly(contextlib.ContextDecorator):
     def __init__(self, check_nan: bool = True):
         self.check_nan = check_nan
 
+    def _recreate_cm(self):  # as a decorator: a fresh one per call (recursion, threads)
+        return detect_anomaly(self.check_nan)
+
     def __enter__(self):
         self._prev = get_anomaly_hook()
         # NumPy's own "divide by zero encountered in log" would only repeat, without the

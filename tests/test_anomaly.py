@@ -85,6 +85,19 @@ def test_hook_restored_after_an_error_and_usable_as_decorator():
     assert get_anomaly_hook() is None
 
 
+def test_a_decorated_function_may_call_itself():
+    """One decorator object serves every call: a recursive call gets its own, and the
+    outermost one puts back what it found (a shared object crashed on NumPy's errstate
+    token and left its hook installed)."""
+    @ag.detect_anomaly()
+    def depth(n):
+        assert get_anomaly_hook() is not None
+        return 0 if n == 0 else 1 + depth(n - 1)
+
+    assert depth(3) == 3
+    assert get_anomaly_hook() is None
+
+
 def test_check_nan_off_only_records_locations():
     x = ag.Tensor([-1.0], requires_grad=True)
     with ag.detect_anomaly(check_nan=False), np.errstate(invalid="ignore"):
