@@ -40,3 +40,22 @@ def dot_missing() -> str | None:
 
 needs_dot = pytest.mark.skipif(dot_missing() is not None and not in_ci(),
                                reason="Graphviz `dot` not installed (apt-get install graphviz)")
+
+
+# Chromium as the browser tests launch it (Debian's package; playwright's own download
+# does not work offline)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def browser_missing() -> str | None:
+    """What a test that renders a page in Chromium lacks: playwright, Chromium or dot."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "python playwright"
+    if not os.path.exists(CHROMIUM):
+        return CHROMIUM
+    return dot_missing()

@@ -11,28 +11,14 @@ import os
 
 import numpy as np
 import pytest
-from support import dot_missing, require
+from support import CHROMIUM, CHROMIUM_ARGS, browser_missing, require
 
 import autograd as ag
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "python playwright"
-    if not os.path.exists(CHROMIUM):
-        return CHROMIUM
-    return dot_missing()
 
 
 @pytest.fixture(scope="module")
 def page_file(tmp_path_factory):
-    require(_missing(), "the browser test")
+    require(browser_missing(), "the browser test")
     x = ag.Tensor([1.0, -2.0], name="x")
     w = ag.Tensor([0.5, 0.25], requires_grad=True, name="w")
     b = ag.Tensor(0.1, requires_grad=True, name="b")
@@ -60,7 +46,7 @@ def test_previous_next_and_arrow_keys_in_chromium(page_file):
     trace, path = page_file
     n = len(trace) - 1
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             errors = []
@@ -129,7 +115,7 @@ _TEXT_GAPS = r"""
 
 
 def test_box_text_keeps_clear_of_the_border_in_chromium(tmp_path):
-    require(_missing(), "the browser test")
+    require(browser_missing(), "the browser test")
     from playwright.sync_api import sync_playwright
 
     # long monospace rows: a (5, 1) column's data, |g| rows in collapsed module boxes
@@ -149,7 +135,7 @@ def test_box_text_keeps_clear_of_the_border_in_chromium(tmp_path):
     net_loss.backward()
     paths.append(ag.draw_graph(net_loss, collapse_modules="always").save(tmp_path / "net.svg"))
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             gaps = {}

@@ -24,13 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import dot_missing, require
+from support import CHROMIUM, CHROMIUM_ARGS, browser_missing, dot_missing, require
 
 import autograd as ag
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = os.environ.get("CHAINRULE_SHOTS")
 
 # the notebook code and the test build the same two graphs
@@ -59,16 +56,6 @@ def loop_loss():
 _ns: dict = {}
 exec(GRAPHS, _ns)
 mlp_loss, loop_loss = _ns["mlp_loss"], _ns["loop_loss"]
-
-
-def _missing() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "python playwright"
-    if not os.path.exists(CHROMIUM):
-        return CHROMIUM
-    return dot_missing()
 
 
 # What the page shows of the current step, measured in the page: the current tensor
@@ -181,11 +168,11 @@ def _drive(page, root_sel: str, n: int, name: str, shots: list) -> None:
 
 @pytest.fixture(scope="module")
 def browser():
-    require(_missing(), "the browser test")
+    require(browser_missing(), "the browser test")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield b
         finally:
