@@ -604,9 +604,12 @@ class Clip(Function):
         (a,), lo, hi = ctx.saved, ctx.lo, ctx.hi
         if not isinstance(a, _ARRAYS):  # a Tensor (create_graph): the mask needs its values
             a = a._data
-        if lo is None or hi is None:
-            inside = np.ones(np.shape(a), dtype=bool) if lo is None and hi is None else (
-                a >= lo if hi is None else a <= hi)
+        if lo is None and hi is None:
+            inside = np.ones(np.shape(a), dtype=bool)
+        elif hi is None:
+            inside = a >= lo
+        elif lo is None:
+            inside = a <= hi
         else:
             inside = (a >= lo) & (a <= hi)
         return _masked(grad, inside)
